@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in scripts/: paths and messages. Source it, don't run it.
 # CERTFLEET_CACHE moves every cache (venv, collections link, ansible-test copy);
 # the default is the git-ignored .cache/ of the checkout.
@@ -6,6 +7,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${CERTFLEET_CACHE:-$REPO/.cache}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+# shellcheck disable=SC2034  # used by the scripts that source this file
 VENV=$CACHE/venv
 
 step() { printf '==> %s\n' "$*"; }

@@ -113,6 +113,8 @@ def load_csr(data: bytes, *, source: str = "csr"):
             if b"CERTIFICATE REQUEST-----" not in data:
                 raise CertfleetError(f"{source}: no 'CERTIFICATE REQUEST' PEM block found")
             return x509.load_pem_x509_csr(data)
+        if not data.startswith(b"\x30"):
+            raise CertfleetError(f"{source}: not a CSR (no PEM 'CERTIFICATE REQUEST' block, and not DER)")
         return x509.load_der_x509_csr(data)
     except CertfleetError:
         raise
