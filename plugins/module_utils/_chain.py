@@ -225,14 +225,14 @@ def _der_children(data: bytes, start: int, end: int, limit: int = 4) -> list[tup
 
 
 def _sniff_der(data: bytes) -> str:
-    """certificate, pkcs7, pkcs12, private_key or unknown, from the outer ASN.1 structure."""
+    """certificate, pkcs7, pkcs12, private_key, truncated or unknown, from the outer ASN.1 structure."""
     try:
         tag, start, end = _der_element(data)
         if tag != 0x30:
             return "unknown"
         children = _der_children(data, start, end)
-    except ValueError:
-        return "unknown"
+    except ValueError as exc:
+        return "truncated" if data[:1] == b"\x30" and "truncated" in str(exc) else "unknown"
     if not children:
         return "unknown"
     first_tag, first_start, first_end = children[0]
@@ -401,6 +401,8 @@ def load_certificates(data: bytes, *, source: str, password: bytes | str | None 
         return LoadedBundle(source=source, certificates=_relabel(source, _load_pkcs7(data, what=source)))
     if kind == "pkcs12":
         return _load_pkcs12(data, source=source, password=secret)
+    if kind == "truncated":
+        raise CertfleetError(f"{source}: binary (DER) data that ends too early: truncated download or copy?")
     if kind == "private_key":
         raise CertfleetError(f"{source}: holds a DER private key, not a certificate")
     raise CertfleetError(f"{source}: no certificate found (not PEM, DER, PKCS#7 or PKCS#12)")

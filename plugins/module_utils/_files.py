@@ -24,6 +24,8 @@ def read_file(path: str, *, option: str = "path") -> bytes | None:
         return None
     except IsADirectoryError:
         raise CertfleetError(f"{option}: '{path}' is a directory, not a file") from None
+    except NotADirectoryError:
+        raise CertfleetError(f"{option}: '{os.path.dirname(path)}' is not a directory") from None
     except OSError as exc:
         raise CertfleetError(f"{option}: cannot read '{path}' ({exc.strerror})") from None
 
