@@ -22,6 +22,7 @@ import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -49,6 +50,11 @@ else:
 
 MINIMUM_CRYPTOGRAPHY_VERSION = "42.0.0"
 
+# shortest: fewest intermediates up to a trust anchor (the trust bundle when given, else any
+#   self-signed root in the pile); ties go to the newest root.
+# cross_root: the longest trusted path, through cross-signed certificates as far as their issuers
+#   are available, because old clients and handsets only know the older root (seed 001, note 2);
+#   ties go to the oldest root.
 PREFER_CHOICES = ("shortest", "cross_root")
 PKCS12_ENCRYPTIONS = ("modern", "compatibility")
 DEFAULT_FETCH_TIMEOUT = 10.0
@@ -288,11 +294,18 @@ def _relabel(source: str, certificates: list[x509.Certificate], *, first: int = 
     return [SourcedCertificate(cert, _label(source, index, count)) for index, cert in enumerate(certificates, start=first)]
 
 
-def _load_der_certificate(der: bytes, *, what: str) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise CertfleetError(f"{what} is not a valid X.509 certificate: {exc}") from None
+def _load_der_certificate(der: bytes, *, what: str, notes: list[str] | None = None) -> x509.Certificate:
+    # cryptography warns (e.g. about a non-positive serial) instead of failing; keep that out of
+    # stderr and hand it to the caller as a warning naming the certificate.
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise CertfleetError(f"{what} is not a valid X.509 certificate: {exc}") from None
+    if notes is not None:
+        notes.extend(f"{what} ({name_to_string(certificate.subject)}): {warning.message}" for warning in caught)
+    return certificate
 
 
 def _load_pkcs7(der: bytes, *, what: str) -> list[x509.Certificate]:
@@ -376,7 +389,7 @@ def _load_pem(data: bytes, *, source: str, password: bytes | None) -> LoadedBund
                     der = _first_der_element(der)
                 except ValueError:
                     raise CertfleetError(f"{what} is not a valid X.509 certificate: truncated DER") from None
-            found.append(_load_der_certificate(der, what=what))
+            found.append(_load_der_certificate(der, what=what, notes=bundle.warnings))
     if not found and bundle.private_key is None:
         raise CertfleetError(f"{source}: no certificate found (PEM text without a CERTIFICATE or PKCS7 block)")
     bundle.certificates = _relabel(source, found)
@@ -396,7 +409,9 @@ def load_certificates(data: bytes, *, source: str, password: bytes | str | None 
         return _load_pem(data, source=source, password=secret)
     kind = _sniff_der(data)
     if kind == "certificate":
-        return LoadedBundle(source=source, certificates=[SourcedCertificate(_load_der_certificate(data, what=source), source)])
+        bundle = LoadedBundle(source=source)
+        bundle.certificates = [SourcedCertificate(_load_der_certificate(data, what=source, notes=bundle.warnings), source)]
+        return bundle
     if kind == "pkcs7":
         return LoadedBundle(source=source, certificates=_relabel(source, _load_pkcs7(data, what=source)))
     if kind == "pkcs12":
@@ -754,7 +769,7 @@ def _served(path: _Path, *, prefer: str, pool: _Pool) -> tuple[list[SourcedCerti
     return list(body), root
 
 
-def _rank(path: _Path, served: list[SourcedCertificate], root: SourcedCertificate | None, *, prefer: str, has_errors: bool) -> tuple:
+def _rank(served: list[SourcedCertificate], root: SourcedCertificate | None, *, prefer: str, has_errors: bool) -> tuple:
     top = (root or served[-1]).certificate
     top_age = top.not_valid_before_utc.timestamp()
     shortest_life = min((item.certificate.not_valid_after_utc.timestamp() for item in served[1:]), default=0.0)
@@ -808,13 +823,7 @@ def build_chain(
     max_depth: int = 10,
     max_fetches: int = 4,
 ) -> ChainResult:
-    """Order and check the path leaf -> intermediates -> (cross-root) -> root from a pile of certificates.
-
-    ``prefer``: ``shortest`` = fewest intermediates up to a trust anchor (the trust bundle when
-    given, else any self-signed root in the pile); ``cross_root`` = the longest trusted path,
-    through cross-signed certificates as far as their issuers are available (seed 001).
-    ``catalog``: CA product entries for missing-issuer hints (None = built-in, [] = none).
-    """
+    """Order and check leaf -> intermediates -> (cross-root) -> root from a pile; see PREFER_CHOICES, catalog None = built-in, [] = off."""
     if prefer not in PREFER_CHOICES:
         raise CertfleetError(f"prefer must be one of {', '.join(PREFER_CHOICES)}, not {prefer!r}")
     now = now or datetime.datetime.now(datetime.timezone.utc)
@@ -902,12 +911,16 @@ def build_chain(
     for path in considered:
         served, root = _served(path, prefer=prefer, pool=pool)
         errors, path_warnings = _check_path(served, root, now=now, pool=pool)
-        options.append((_rank(path, served, root, prefer=prefer, has_errors=bool(errors)), path, served, root, errors, path_warnings))
+        options.append((_rank(served, root, prefer=prefer, has_errors=bool(errors)), path, served, root, errors, path_warnings))
     options.sort(key=lambda option: option[0])
-    _rank_key, chosen, served, root, errors, path_warnings = options[0]
+    _rank_key, _chosen, served, root, errors, path_warnings = options[0]
     if errors:
         raise CertfleetError(f"the chain of {_describe(leaf_item)} is not valid: " + "; ".join(errors))
     warnings.extend(path_warnings)
+    preferred = min(options, key=lambda option: option[0][1:])
+    if preferred[4]:
+        # The path the preference asked for exists but is invalid: say why a different one is used.
+        warnings.append(f"the path preferred by prefer={prefer} was not used: " + "; ".join(preferred[4]))
     if served == [leaf_item] and root is None and pool.self_signed(leaf_item):
         warnings.append(f"the leaf certificate {_describe(leaf_item)} is self-signed")
     if include_root and root is None:
@@ -1048,13 +1061,19 @@ def certificate_info(certificate) -> dict:
     """Subject, issuer, fingerprints, serial, validity (ISO 8601 UTC), CA flag and self-signed flag of one certificate."""
     cert = _cert(certificate)
     constraints = _extension(cert, x509.BasicConstraints)
-    serial = format(cert.serial_number, "X")
+    with _warnings.catch_warnings():
+        # Already reported when loading (non-positive serials); do not repeat it on stderr.
+        _warnings.simplefilter("ignore")
+        number = cert.serial_number
+    digits = format(abs(number), "X")
+    # Even number of hex digits, as `openssl x509 -serial` prints it.
+    serial = ("-" if number < 0 else "") + ("0" * (len(digits) % 2)) + digits
     info = {
         "subject": name_to_string(cert.subject),
         "issuer": name_to_string(cert.issuer),
         "sha256": certificate_fingerprint(cert, "sha256"),
         "sha1": certificate_fingerprint(cert, "sha1"),
-        "serial": serial if len(serial) % 2 == 0 else "0" + serial,
+        "serial": serial,
         "not_before": _iso(cert.not_valid_before_utc),
         "not_after": _iso(cert.not_valid_after_utc),
         "is_ca": bool(constraints is not None and constraints.ca),

@@ -222,6 +222,11 @@ class StandardPKI:
         return [self.root, self.old_root, self.int1, self.int1_x, self.root_x, self.int2,
                 self.unrelated_root, self.unrelated_int]
 
+    @property
+    def pile_certs(self) -> list[x509.Certificate]:
+        """``pile`` as plain ``x509.Certificate`` objects."""
+        return [issued.cert for issued in self.pile]
+
 
 def standard_pki(*, key_type: str = "ec256") -> StandardPKI:
     """The test hierarchy used across the chain tests."""
