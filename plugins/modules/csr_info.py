@@ -16,7 +16,6 @@ author:
   - certfleet.tls maintainers
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full
