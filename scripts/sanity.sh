@@ -29,7 +29,7 @@ for line in sorted(out.splitlines(), key=lambda l: l.startswith(":env:")):
 with open(sys.argv[1], "w") as f:
     conf.write(f)
 PY
-sed 's/^/    /' "$test_home/.config/pip/pip.conf"
+echo "    $test_home/.config/pip/pip.conf"
 
 step "Offline stand-in for get-pip.py"
 # ansible-test downloads get-pip.py from a host that is not reachable here. Name the
@@ -59,24 +59,14 @@ sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args], env=en
 PY
 echo "    $get_pip"
 
-step "Copy of the collection for ansible-test"
-# ansible-test wants the collection at .../ansible_collections/<namespace>/<name>. Copy only
-# what git would ship (tracked + untracked, not ignored) so .cache and outputs stay out.
-dest=$CACHE/ansible-test/ansible_collections/certfleet/tls
-rm -rf "$dest"
-mkdir -p "$dest"
-(cd "$REPO" && git ls-files -z -co --exclude-standard |
-    while IFS= read -r -d '' f; do [[ -e $f || -L $f ]] && printf '%s\0' "$f"; done |
-    tar --null -T - -cf -) | tar -xf - -C "$dest"
-# ansible-test lists files with git from the nearest .git upwards, which would be the repo
-# (where .cache is ignored, so it would see no file at all): give the copy its own.
-git -C "$dest" init -q
-echo "    $dest ($(find "$dest" -type f | wc -l) files)"
+dest=$(make_collection_copy)
 
 step "ansible-test sanity"
 cd "$dest"
-# --python 3.11: the machine's pyenv has shims for Python versions that are not installed,
-# which ansible-test would otherwise take for interpreters to test with.
+# Default environment (the venv's Python, no delegation): --venv works too but rebuilds a
+# controller venv in tests/output each run, and no sanity test needs it.
+# --python 3.11: pyenv here has shims for Python versions that are not installed, which
+# ansible-test would otherwise take for interpreters to test with.
 # The filter drops pip's warning for each package the extra local indexes lack.
 HOME=$test_home ansible-test sanity --color yes --python 3.11 "$@" 2>&1 |
     { grep -v "^WARNING: Location '.*' is ignored" || true; }

@@ -6,7 +6,7 @@ set -euo pipefail
 # Debian packages used by the tests: podman/runc/debootstrap build and run the
 # fleet of test hosts, pebble is the ACME server, apache2 a local TLS peer; ansible-test
 # sanity skips its shellcheck test (with only a warning) when shellcheck is missing.
-APT_PACKAGES=(openssl git podman runc debootstrap pebble apache2 curl zstd python3-venv shellcheck)
+APT_PACKAGES=(openssl git podman runc debootstrap pebble apache2 curl zstd shellcheck)
 PYTHON=${CERTFLEET_PYTHON:-python3.11}
 
 # shellcheck source=scripts/lib.sh
@@ -57,7 +57,7 @@ cat >"$CACHE/env.sh.new" <<EOF
 export VIRTUAL_ENV="$VENV"
 export PATH="$VENV/bin:\${PATH#$VENV/bin:}"
 # Our collection first, then the ones the ansible package ships (community.crypto, ...).
-export ANSIBLE_COLLECTIONS_PATH="$CACHE/collections:$site/ansible_collections"
+export ANSIBLE_COLLECTIONS_PATH="$CACHE/collections:$site"
 # Keep ansible's state (tmp, galaxy cache) in the cache; scripts/sanity.sh runs
 # ansible-test with HOME=$CACHE/home, as ansible-test only knows ~/.ansible.
 export ANSIBLE_HOME="$CACHE/home/.ansible"

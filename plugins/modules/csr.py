@@ -14,7 +14,7 @@ description:
   - The file is rewritten only when the wanted request differs from the existing one (key, subject, SANs, digest).
   - Never adds a challenge password or optional company name (seed 000 says to leave them empty).
 author:
-  - certfleet.tls maintainers
+  - certfleet.tls maintainers (@certfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files

@@ -13,7 +13,7 @@ description:
     algorithm and the policy report for a CA profile, without writing anything.
   - The CSR checker that CA procedures (seed 004) send people to, usable on CSRs made by any tool.
 author:
-  - certfleet.tls maintainers
+  - certfleet.tls maintainers (@certfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -15,7 +15,7 @@ description:
   - The key is written atomically through a temporary file that is C(0600) from its creation. Key material is
     never returned, logged or shown in diffs.
 author:
-  - certfleet.tls maintainers
+  - certfleet.tls maintainers (@certfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files

@@ -19,7 +19,7 @@ description:
   - A definition whose key type or size changes gets a new key and CSR; the previous files go to C(archive/).
   - This is the engine of the C(certfleet.tls.request) playbook; most users run the playbook.
 author:
-  - certfleet.tls maintainers
+  - certfleet.tls maintainers (@certfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -17,9 +17,9 @@ EC256 = {"type": "ECC", "size": 256, "curve": "secp256r1"}
 DN = {"C": "JP", "ST": "Tokyo", "L": "Minato-ku", "O": "Cybertrust Japan Co.Ltd.", "CN": "www.cybertrust.ne.jp"}
 
 
-def check(profile_name, subject=None, sans=(), key=RSA2048, digest="sha256", attributes=None):
+def check(profile_name, subject=None, sans=(), key=None, digest="sha256", attributes=None):
     return check_request(resolve_profile(profile_name), subject=dict(DN if subject is None else subject),
-                         subject_alt_names=list(sans), key_info=key, digest=digest, attributes=attributes)
+                         subject_alt_names=list(sans), key_info=key or RSA2048, digest=digest, attributes=attributes)
 
 
 def test_seed_000_example_passes_cybertrust():

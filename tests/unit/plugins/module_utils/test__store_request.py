@@ -19,8 +19,9 @@ DEFINITIONS = [
 ]
 
 
-def request(store, definitions=DEFINITIONS, passphrase="store-pass", **kwargs):
-    return run_request(store_path=str(store), definitions=definitions, passphrase=passphrase, defaults=DEFAULTS, **kwargs)
+def request(store, definitions=None, passphrase="store-pass", **kwargs):
+    return run_request(store_path=str(store), definitions=definitions if definitions is not None else DEFINITIONS,
+                       passphrase=passphrase, defaults=DEFAULTS, **kwargs)
 
 
 def test_first_run_then_idempotent(tmp_path):
