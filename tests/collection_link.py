@@ -1,16 +1,15 @@
-"""Make the repository importable as ``ansible_collections.certfleet.tls`` for pytest."""
+"""Where tests find this checkout as ``ansible_collections.certfleet.tls``."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _collection_root() -> Path:
-    # When the checkout already sits at .../ansible_collections/certfleet/tls
-    # (ansible-test's copy), use it as it is.
+def collections_root() -> Path:
+    """A directory holding ansible_collections/certfleet/tls for this checkout (made on first use)."""
+    # ansible-test's copy already sits at .../ansible_collections/certfleet/tls.
     if REPO_ROOT.parent.name == "certfleet" and REPO_ROOT.parents[1].name == "ansible_collections":
         return REPO_ROOT.parents[2]
     root = REPO_ROOT / ".cache" / "collections"
@@ -19,6 +18,3 @@ def _collection_root() -> Path:
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(REPO_ROOT, link)
     return root
-
-
-sys.path.insert(0, str(_collection_root()))
