@@ -26,7 +26,7 @@ import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _catalog
+from ansible_collections.certfleet.tls.plugins.module_utils import _catalog, _keys
 from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
     CertfleetError,
     certificate_fingerprint,
@@ -338,21 +338,39 @@ def _load_pkcs12(data: bytes, *, source: str, password: bytes | None) -> LoadedB
     raise CertfleetError(f"{source}: wrong password for the PKCS#12 (PFX) file (or its MAC is corrupt)")
 
 
-def _load_pem_key(block: bytes, *, what: str, password: bytes | None):
-    """A PEM private key; TypeError is raised for a missing password, CertfleetError for a wrong one."""
+def _key_is_encrypted(data: bytes) -> bool:
+    """True for an encrypted PEM key, or a DER EncryptedPrivateKeyInfo (RFC 5958 §3: SEQUENCE {algorithm, OCTET STRING})."""
+    armour = _keys.inspect_private_key_pem(data)
+    if armour["format"] is not None:
+        return bool(armour["encrypted"])
     try:
+        tag, start, end = _der_element(data)
+        children = _der_children(data, start, end, limit=3)
+    except ValueError:
+        return False
+    return tag == 0x30 and len(children) == 2 and children[0][0] == 0x30 and children[1][0] == 0x04
+
+
+def _open_key(data: bytes, *, what: str, password: bytes | None):
+    """A PEM or DER private key through ``_keys.load_private_key``; None when it is encrypted and no password was given.
+
+    A password for a key that is not encrypted is ignored: in a pile it was meant for something else (a PFX).
+    """
+    encrypted = _key_is_encrypted(data)
+    if encrypted and password is None:
+        return None
+    passphrase = None
+    if encrypted:
         try:
-            return serialization.load_pem_private_key(block, password)
-        except TypeError:
-            if password is None:
-                raise
-        # The key is not encrypted: the password was meant for something else in the file.
-        return serialization.load_pem_private_key(block, None)
-    except ValueError as exc:
-        detail = "wrong passphrase" if password is not None else str(exc)
-        raise CertfleetError(f"{what}: cannot read the private key ({detail})") from None
-    except UnsupportedAlgorithm as exc:
-        raise CertfleetError(f"{what}: unsupported private key type ({exc})") from None
+            passphrase = password.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CertfleetError(f"{what}: the passphrase is not valid UTF-8") from None
+    try:
+        return _keys.load_private_key(data, passphrase, source=what)
+    except CertfleetError:
+        if encrypted:
+            raise CertfleetError(f"{what}: cannot read the private key (wrong passphrase)") from None
+        raise
 
 
 def _load_pem(data: bytes, *, source: str, password: bytes | None) -> LoadedBundle:
@@ -368,11 +386,11 @@ def _load_pem(data: bytes, *, source: str, password: bytes | None) -> LoadedBund
             if bundle.private_key is not None:
                 bundle.warnings.append(f"{what}: a second private key, ignored")
                 continue
-            block = match.group(0).replace(b"\r\n", b"\n")
-            try:
-                bundle.private_key = _load_pem_key(block, what=what, password=password)
-            except TypeError:
+            key = _open_key(match.group(0).replace(b"\r\n", b"\n"), what=what, password=password)
+            if key is None:
                 bundle.warnings.append(f"{what}: encrypted private key ignored (no passphrase given)")
+            else:
+                bundle.private_key = key
             continue
         if kind not in _PEM_CERT_TYPES and kind not in _PEM_PKCS7_TYPES:
             bundle.warnings.append(f"{what}: not a certificate, ignored")
@@ -424,35 +442,27 @@ def load_certificates(data: bytes, *, source: str, password: bytes | str | None 
 
 
 def load_private_key(data: bytes, *, source: str, passphrase: bytes | str | None = None):
-    """Read a private key from PEM (PKCS#8 / traditional, encrypted or not), DER or PKCS#12."""
+    """Read a private key from PEM (also inside a bundle), DER or PKCS#12; PEM and DER go through ``_keys``."""
     if not HAS_CRYPTOGRAPHY:
         raise CertfleetError("the Python cryptography library is required")
     secret = _as_bytes(passphrase)
     if not data.strip():
         raise CertfleetError(f"{source}: the file is empty")
     if _PEM_BEGIN.search(data):
-        for match in _PEM_BLOCK.finditer(data):
-            if match.group(1) in _PEM_KEY_TYPES:
-                try:
-                    return _load_pem_key(match.group(0).replace(b"\r\n", b"\n"), what=source, password=secret)
-                except TypeError:
-                    raise CertfleetError(f"{source}: the private key is encrypted; a passphrase is required") from None
-        raise CertfleetError(f"{source}: no private key found in the PEM text")
-    kind = _sniff_der(data)
-    if kind == "pkcs12":
+        # A PEM file may hold certificates too (HAProxy style): take the key block itself.
+        blocks = [match.group(0) for match in _PEM_BLOCK.finditer(data) if match.group(1) in _PEM_KEY_TYPES]
+        if not blocks:
+            raise CertfleetError(f"{source}: no private key found in the PEM text")
+        data = blocks[0].replace(b"\r\n", b"\n")
+    elif _sniff_der(data) == "pkcs12":
         bundle = _load_pkcs12(data, source=source, password=secret)
         if bundle.private_key is None:
             raise CertfleetError(f"{source}: the PKCS#12 file holds no private key")
         return bundle.private_key
-    try:
-        return serialization.load_der_private_key(data, secret)
-    except TypeError:
-        if secret is None:
-            raise CertfleetError(f"{source}: the private key is encrypted; a passphrase is required") from None
-        return serialization.load_der_private_key(data, None)
-    except (ValueError, UnsupportedAlgorithm):
-        detail = "wrong passphrase or not a private key" if secret is not None else "not a private key"
-        raise CertfleetError(f"{source}: cannot read a private key ({detail}; expected PEM, DER or PKCS#12)") from None
+    key = _open_key(data, what=source, password=secret)
+    if key is None:
+        raise CertfleetError(f"{source}: the private key is encrypted; a passphrase is required")
+    return key
 
 
 # --------------------------------------------------------------------------------------------

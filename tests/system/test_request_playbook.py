@@ -23,7 +23,8 @@ def test_request_playbook_is_idempotent_and_verifiable(tmp_path, ansible_playboo
     inventory = make_inventory(tmp_path)
     first = ansible_playbook(["-i", str(inventory), "certfleet.tls.request"], cwd=tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert recap(first.stdout)["changed"] == 1
+    # store_request, plus the example's private-CA definition: private_ca (creates the CA) and store_issue.
+    assert recap(first.stdout)["changed"] == 3
     assert "-----BEGIN CERTIFICATE REQUEST-----" in first.stdout, "the submission summary shows the CSR to paste"
     second = ansible_playbook(["-i", str(inventory), "certfleet.tls.request"], cwd=tmp_path)
     assert second.returncode == 0 and recap(second.stdout)["changed"] == 0
