@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from playbook_helpers import collections_root
+from collection_link import collections_root
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import re
 
-from collection_link import REPO_ROOT, collections_root  # noqa: F401 - re-exported for the tests
-
 
 def recap(output: str) -> dict:
     """PLAY RECAP counters of localhost."""

@@ -5,7 +5,8 @@ import json
 import shutil
 import subprocess
 
-from playbook_helpers import REPO_ROOT, recap
+from collection_link import REPO_ROOT
+from playbook_helpers import recap
 
 STORE_PASSPHRASE = "Store-Secret-Issue-2718"
 

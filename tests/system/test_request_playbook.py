@@ -6,7 +6,8 @@ import shutil
 import stat
 import subprocess
 
-from playbook_helpers import REPO_ROOT, recap
+from collection_link import REPO_ROOT
+from playbook_helpers import recap
 
 STORE_PASSPHRASE = "Store-Secret-Unique-4711"
 KEY_PASSPHRASE = "Key-Secret-Unique-0815"
