@@ -6,7 +6,7 @@ set -euo pipefail
 # Debian packages used by the tests: podman/runc/debootstrap build and run the
 # fleet of test hosts, pebble is the ACME server, apache2 a local TLS peer; ansible-test
 # sanity skips its shellcheck test (with only a warning) when shellcheck is missing.
-APT_PACKAGES=(openssl git podman runc debootstrap pebble apache2 curl zstd shellcheck)
+APT_PACKAGES=(openssl git podman runc debootstrap pebble apache2 curl zstd shellcheck openssh-client chromium)
 PYTHON=${CERTFLEET_PYTHON:-python3.11}
 
 # shellcheck source=scripts/lib.sh

@@ -5,7 +5,7 @@ import json
 from unittest import mock
 
 import pytest
-from ansible.module_utils import basic
+from ansible.module_utils import _internal, basic
 from ansible.module_utils.common.text.converters import to_bytes
 
 
@@ -15,7 +15,10 @@ def run_module(capsys):
 
     def runner(main, args: dict) -> dict:
         payload = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)}))
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload), mock.patch.object(basic, "_ANSIBLE_PROFILE", "legacy", create=True):
+        # Importing any controller code (an action plugin or filter test in the same worker) flips
+        # is_controller, which would send module warnings to Display instead of the result.
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload), mock.patch.object(basic, "_ANSIBLE_PROFILE", "legacy", create=True), \
+                mock.patch.object(_internal, "is_controller", False):
             with pytest.raises(SystemExit):
                 main()
         out = capsys.readouterr().out

@@ -1,0 +1,78 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of certfleet.tls.deploy_files: read and check the store, then run the module on the host."""
+
+from __future__ import annotations
+
+import base64
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import certificate_files
+from ansible_collections.certfleet.tls.plugins.module_utils._keys import load_private_key, same_public_key
+from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+
+ARGUMENT_SPEC = {
+    "state": {"type": "str", "choices": ["present", "rollback"], "default": "present"},
+    "store_path": {"type": "path"},
+    "passphrase": {"type": "str", "no_log": True},
+    "certificates": {"type": "list", "elements": "dict", "default": []},
+    "files": {"type": "list", "elements": "dict", "default": []},
+    "links": {"type": "list", "elements": "dict", "default": []},
+    "transaction_dir": {"type": "path", "default": "/var/lib/certfleet/transactions"},
+    "transaction": {"type": "str"},
+    "keep": {"type": "int", "default": 5},
+}
+
+
+class ActionModule(ActionBase):
+    """Checks every certificate on the controller before anything reaches the host."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        module_args = {key: args[key] for key in ("state", "files", "links", "transaction_dir", "transaction", "keep")}
+        facts = []
+        if args["state"] == "present" and args["certificates"]:
+            if not args["store_path"]:
+                raise AnsibleActionFail("store_path is required with certificates")
+            extra, problems = [], []
+            for entry in args["certificates"]:
+                try:
+                    files, info = certificate_files(args["store_path"], entry, passphrase=args["passphrase"])
+                except CertfleetError as exc:
+                    problems.append(str(exc))
+                    continue
+                if entry.get("key_passphrase") and entry.get("key_passphrase") != args["passphrase"]:
+                    files[0]["content"] = self._keep_equal_encrypted_key(files[0], entry["key_passphrase"], task_vars)
+                extra.extend(files)
+                facts.append(info)
+            if problems:
+                result.update(failed=True, msg="the store is not ready to deploy, nothing was written: " + " | ".join(problems),
+                              problems=problems, changed=False)
+                return result
+            module_args["files"] = extra + list(args["files"])
+        result.update(self._execute_module(module_name="certfleet.tls.deploy_files", module_args=module_args,
+                                           task_vars=task_vars))
+        if args["state"] == "present":
+            result["certificates"] = facts
+        return result
+
+    def _keep_equal_encrypted_key(self, wanted: dict, key_passphrase: str, task_vars) -> str:
+        """Re-encryption is salted: keep the host's key file when it already holds the same key under that passphrase."""
+        current = self._execute_module(module_name="ansible.builtin.slurp", module_args={"src": wanted["path"]},
+                                       task_vars=task_vars)
+        if current.get("failed") or "content" not in current:
+            return wanted["content"]
+        data = base64.b64decode(current["content"])
+        try:
+            on_host = load_private_key(data, key_passphrase, source=wanted["path"])
+            new = load_private_key(wanted["content"].encode("ascii"), key_passphrase, source="new key")
+        except CertfleetError:
+            return wanted["content"]
+        return data.decode("ascii") if same_public_key(on_host, new) else wanted["content"]

@@ -1,0 +1,66 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters behind the apache_ssl role's decisions; the logic lives in module_utils/_apache.py."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.certfleet.tls.plugins.module_utils import _apache
+from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+
+
+def _wrap(function):
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except CertfleetError as exc:
+            raise AnsibleFilterError(str(exc)) from None
+    run.__name__ = function.__name__
+    run.__doc__ = function.__doc__
+    return run
+
+
+def apache_ssl_plan(sites, platform, fullchain, store_path, verify_host, definitions=None, key_handling="decrypt"):
+    """The files, modules and checks of one host's sites."""
+    return _apache.plan(sites, definitions=definitions, platform=platform, fullchain=bool(fullchain),
+                        store_path=store_path, verify_host=verify_host, key_handling=key_handling)
+
+
+def deploy_check(endpoints, min_days=0):
+    """One row per site with ok and problems, from certfleet.tls.cert_scan endpoints."""
+    return _apache.deploy_check(endpoints, min_days=int(min_days))
+
+
+def os_release(text):
+    """os_family, distribution and major version from /etc/os-release."""
+    return _apache.parse_os_release(text)
+
+
+def apache_host_state(text):
+    """Platform and Apache's state (binary, version, mod_ssl, enabled modules, services) from the role's probe."""
+    return _apache.parse_host_state(text)
+
+
+def apache_version(text):
+    """Apache's version from apache2 -v / httpd -v output."""
+    return _apache.parse_apache_version(text)
+
+
+def apache_error(text):
+    """Apache's own error lines (AH codes, emerg / error lines) from command or log output."""
+    return _apache.apache_error(text)
+
+
+class FilterModule:
+    """certfleet.tls filters for the apache_ssl role."""
+
+    def filters(self):
+        return {
+            "apache_ssl_plan": _wrap(apache_ssl_plan),
+            "deploy_check": _wrap(deploy_check),
+            "os_release": _wrap(os_release),
+            "apache_version": _wrap(apache_version),
+            "apache_host_state": _wrap(apache_host_state),
+            "apache_error": _wrap(apache_error),
+        }

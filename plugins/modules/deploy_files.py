@@ -1,0 +1,263 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deploy_files
+short_description: Deploy certificates from the store and server configuration in one transaction, or roll it back
+version_added: 0.2.0
+description:
+  - On the controller (action plugin), reads each entry of O(certificates) from the certificate store, decrypts the key
+    with O(passphrase), checks that the key matches the certificate, that every certificate of C(chain.pem) issued the
+    one before it and that none is expired; any problem fails the task before anything is sent to the host.
+  - On the host, writes the key, certificate and chain files together with O(files) (vhosts, includes) and O(links)
+    in one transaction - every file that differs is saved under O(transaction_dir) first, then all are written
+    atomically (temporary file in the target directory, then rename; keys are 0600 from the first byte).
+    Nothing differs, nothing is written.
+  - O(state=rollback) puts back every path of O(transaction) exactly as it was (content, mode, owner; files that did
+    not exist are removed). The apache_ssl role does this when C(apachectl -t), the reload or the deploy check fails.
+  - The last O(keep) transactions are kept on the host.
+author:
+  - certfleet.tls maintainers (@certfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Certificates, vhosts and links are diffed; private keys only show that they change, never their content.
+  platform:
+    platforms: posix
+options:
+  state:
+    description: V(present) deploys; V(rollback) restores the files of O(transaction).
+    type: str
+    choices: [present, rollback]
+    default: present
+  store_path:
+    description: Certificate store on the controller. Required with O(certificates).
+    type: path
+  passphrase:
+    description: Passphrase of the store's keys.
+    type: str
+  certificates:
+    description:
+      - Certificates of the store to deploy. Each entry has C(name) (definition), C(key_path), C(certificate_path) and,
+        for Apache before 2.4.8, C(chain_path) (then C(certificate_path) gets the leaf alone, otherwise the leaf and the
+        intermediates), C(key_mode) (default V(0600)), C(key_owner), C(key_group), C(owner) and C(group) (default
+        V(root)), C(certificate_mode) (default V(0644)), and C(key_passphrase) (the key stays encrypted with it;
+        otherwise it is written decrypted, PKCS#8).
+    type: list
+    elements: dict
+    default: []
+  files:
+    description: Other files of the same transaction.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      content:
+        description: Content.
+        type: str
+        required: true
+      mode:
+        description: Octal mode such as V('0644').
+        type: raw
+        default: "0644"
+      owner:
+        description: Owner name or uid; unset keeps the current one.
+        type: str
+      group:
+        description: Group name or gid; unset keeps the current one.
+        type: str
+      secret:
+        description: Never show the content in a diff.
+        type: bool
+        default: false
+  links:
+    description: Symbolic links of the same transaction (Debian's C(sites-enabled), C(conf-enabled)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The link.
+        type: path
+        required: true
+      src:
+        description: What it points to.
+        type: path
+        required: true
+  transaction_dir:
+    description: Where the host keeps the previous files of each transaction (0700).
+    type: path
+    default: /var/lib/certfleet/transactions
+  transaction:
+    description: Id of the transaction to roll back (RV(transaction) of the deploying task).
+    type: str
+  keep:
+    description: Transactions kept on the host.
+    type: int
+    default: 5
+seealso:
+  - module: certfleet.tls.cert_chain
+  - name: The apache_ssl role
+    description: Deploys with this module and rolls back when Apache rejects the configuration.
+    link: https://github.com/certfleet/certfleet.tls/tree/main/roles/apache_ssl
+"""
+
+EXAMPLES = r"""
+- name: Key, fullchain and vhost of www in one transaction
+  certfleet.tls.deploy_files:
+    store_path: "{{ inventory_dir }}/cert_store"
+    passphrase: "{{ certfleet_store_passphrase }}"
+    certificates:
+      - name: www-example-co-jp
+        key_path: /etc/ssl/private/www.key
+        certificate_path: /etc/ssl/certs/www.fullchain.pem
+    files:
+      - path: /etc/apache2/sites-available/www-ssl.conf
+        content: "{{ lookup('ansible.builtin.template', 'www-ssl.conf.j2') }}"
+    links:
+      - path: /etc/apache2/sites-enabled/www-ssl.conf
+        src: /etc/apache2/sites-available/www-ssl.conf
+  register: deployed
+
+- name: Put everything back when Apache rejects it
+  certfleet.tls.deploy_files:
+    state: rollback
+    transaction: "{{ deployed.transaction }}"
+  when: deployed.transaction is not none
+"""
+
+RETURN = r"""
+transaction:
+  description: Id of the transaction that was applied (null when nothing changed or in check mode).
+  returned: always
+  type: str
+  sample: 20261203T101500Z-1a2b3c4d
+changed_files:
+  description: Paths that were (or in check mode would be) written, linked or restored.
+  returned: always
+  type: list
+  elements: str
+reasons:
+  description: Why each path changes (V(created), V(content), V(mode 0644 -> 0600), V(owner), ...), by path.
+  returned: state=present
+  type: dict
+certificates:
+  description: The certificates deployed, from the store (state=present).
+  returned: state=present
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Definition name.
+      type: str
+    sha256:
+      description: SHA-256 fingerprint of the leaf.
+      type: str
+    subject:
+      description: Subject DN.
+      type: str
+    not_after:
+      description: End of validity.
+      type: str
+    intermediates:
+      description: Number of intermediates deployed with it.
+      type: int
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.certfleet.tls.plugins.module_utils import _transaction
+from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+
+
+def _wanted(params: dict) -> tuple[list, list]:
+    files = [_transaction.WantedFile(path=item["path"], content=item["content"].encode("utf-8"),
+                                     mode=_transaction.parse_mode(item["mode"], what=item["path"]),
+                                     owner=item.get("owner"), group=item.get("group"), secret=item["secret"])
+             for item in params["files"]]
+    links = [_transaction.WantedLink(path=item["path"], src=item["src"]) for item in params["links"]]
+    return files, links
+
+
+def run(module: AnsibleModule) -> dict:
+    """Plan, then (unless in check mode) apply or roll back; raises CertfleetError."""
+    params = module.params
+    if params["state"] == "rollback":
+        if not params["transaction"]:
+            raise CertfleetError("state=rollback needs transaction")
+        if module.check_mode:
+            paths = _transaction.rollback_plan(params["transaction_dir"], params["transaction"])
+        else:
+            paths = _transaction.rollback(params["transaction_dir"], params["transaction"])
+        return {"changed": bool(paths), "changed_files": paths, "transaction": params["transaction"]}
+    files, links = _wanted(params)
+    plan = _transaction.plan_changes(files, links)
+    result = {"changed": plan.changed, "changed_files": [change.path for change in plan.changes],
+              "reasons": {change.path: change.reasons for change in plan.changes}, "transaction": None}
+    if module._diff and plan.changed:
+        result["diff"] = _transaction.diff_of(plan)
+    if plan.changed and not module.check_mode:
+        result["transaction"] = _transaction.apply_plan(plan, transaction_dir=params["transaction_dir"], keep=params["keep"])
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "rollback"], default="present"),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                content=dict(type="str", required=True, no_log=True),
+                mode=dict(type="raw", default="0644"),
+                owner=dict(type="str"),
+                group=dict(type="str"),
+                secret=dict(type="bool", default=False),
+            )),
+            links=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                src=dict(type="path", required=True),
+            )),
+            transaction_dir=dict(type="path", default="/var/lib/certfleet/transactions"),
+            transaction=dict(type="str"),
+            keep=dict(type="int", default=_transaction.DEFAULT_KEEP),
+            # handled by the action plugin on the controller; accepted here so the documented options validate
+            store_path=dict(type="path"),
+            passphrase=dict(type="str", no_log=True),
+            certificates=dict(type="list", elements="dict", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params["certificates"]:
+        module.fail_json(msg="certificates are read on the controller: run deploy_files as a task (its action plugin), "
+                             "not as a bare module")
+    try:
+        result = run(module)
+    except CertfleetError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg=f"{exc.filename or 'deploy_files'}: {exc.strerror}", exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
