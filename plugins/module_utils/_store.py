@@ -26,7 +26,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFINITION_KEYS = {
     "name", "common_name", "country_name", "state_or_province_name", "locality_name", "organization_name",
     "organizational_unit_name", "email_address", "subject_alt_name", "digest", "key", "issuer", "profile",
-    "mode", "renew_before_days", "deploy", "check_name", "description", "trusted_ca_set", "sites",
+    "mode", "renew_before_days", "deploy", "check_name", "description", "trusted_ca_set", "sites", "endpoints",
 }
 SUBJECT_OPTION_KEYS = (
     "common_name", "country_name", "state_or_province_name", "locality_name", "organization_name",
