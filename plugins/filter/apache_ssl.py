@@ -4,21 +4,8 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.module_utils import _apache
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
-
-
-def _wrap(function):
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except CertfleetError as exc:
-            raise AnsibleFilterError(str(exc)) from None
-    run.__name__ = function.__name__
-    run.__doc__ = function.__doc__
-    return run
+from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter
 
 
 def apache_ssl_plan(sites, platform, fullchain, store_path, verify_host, definitions=None, key_handling="decrypt"):
@@ -57,10 +44,10 @@ class FilterModule:
 
     def filters(self):
         return {
-            "apache_ssl_plan": _wrap(apache_ssl_plan),
-            "deploy_check": _wrap(deploy_check),
-            "os_release": _wrap(os_release),
-            "apache_version": _wrap(apache_version),
-            "apache_host_state": _wrap(apache_host_state),
-            "apache_error": _wrap(apache_error),
+            "apache_ssl_plan": certfleet_filter(apache_ssl_plan),
+            "deploy_check": certfleet_filter(deploy_check),
+            "os_release": certfleet_filter(os_release),
+            "apache_version": certfleet_filter(apache_version),
+            "apache_host_state": certfleet_filter(apache_host_state),
+            "apache_error": certfleet_filter(apache_error),
         }

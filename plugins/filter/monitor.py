@@ -4,56 +4,34 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.certfleet.tls.plugins.module_utils import _monitor
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
-
-
-def _wrap(function):
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except CertfleetError as exc:
-            raise AnsibleFilterError(str(exc)) from None
-    run.__name__ = function.__name__
-    run.__doc__ = function.__doc__
-    return run
-
-
-def _plain(value):
-    """Ansible's lazy containers as plain lists / dicts."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 
 def monitor_targets(definitions, store_path, defaults=None, hosts=None, discovered=None, trusted_ca_sets=None,
                     default_trusted_ca_set="default", exclude=None):
     """The cert_scan plan of a compliance run: targets, trusted CA sets, endpoints, skipped, covered."""
-    return _monitor.monitor_targets(_plain(definitions), store_path=str(store_path), defaults=_plain(defaults),
-                                    hosts=_plain(hosts), discovered=_plain(discovered),
-                                    trusted_ca_sets=_plain(trusted_ca_sets),
-                                    default_trusted_ca_set=str(default_trusted_ca_set), exclude=_plain(exclude))
+    return _monitor.monitor_targets(plain(definitions), store_path=str(store_path), defaults=plain(defaults),
+                                    hosts=plain(hosts), discovered=plain(discovered),
+                                    trusted_ca_sets=plain(trusted_ca_sets),
+                                    default_trusted_ca_set=str(default_trusted_ca_set), exclude=plain(exclude))
 
 
 def monitor_events(results, plan, store_path=None, only_changes=True):
     """Store events from cert_scan results (list or JSON lines) and the plan; only changes when only_changes."""
-    return _monitor.monitor_events(_plain(results), _plain(plan), store_path=None if store_path is None else str(store_path),
+    return _monitor.monitor_events(plain(results), plain(plan), store_path=None if store_path is None else str(store_path),
                                    only_changes=bool(only_changes))
 
 
 def monitor_verdict(summary, results, fail_on_critical=True, fail_on_warning=False, limit=20):
     """failed, message and lines naming the worst endpoints."""
-    return _monitor.monitor_verdict(_plain(summary), _plain(results), fail_on_critical=bool(fail_on_critical),
+    return _monitor.monitor_verdict(plain(summary), plain(results), fail_on_critical=bool(fail_on_critical),
                                     fail_on_warning=bool(fail_on_warning), limit=int(limit))
 
 
 def discovered_certificates(results, plan, existing="", header=""):
     """added (new monitored_only definitions), text (the discovered-certificates file) and changed."""
-    return _monitor.discovery_update(_plain(results), plan=_plain(plan) or {}, existing_text=str(existing or ""),
+    return _monitor.discovery_update(plain(results), plan=plain(plan) or {}, existing_text=str(existing or ""),
                                      header=str(header or ""))
 
 
@@ -62,8 +40,8 @@ class FilterModule:
 
     def filters(self):
         return {
-            "monitor_targets": _wrap(monitor_targets),
-            "monitor_events": _wrap(monitor_events),
-            "monitor_verdict": _wrap(monitor_verdict),
-            "discovered_certificates": _wrap(discovered_certificates),
+            "monitor_targets": certfleet_filter(monitor_targets),
+            "monitor_events": certfleet_filter(monitor_events),
+            "monitor_verdict": certfleet_filter(monitor_verdict),
+            "discovered_certificates": certfleet_filter(discovered_certificates),
         }
