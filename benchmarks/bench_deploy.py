@@ -300,7 +300,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
         empty = work / "empty.yml"
         empty.write_text(EMPTY_PLAY)
         playbooks = {"certfleet": ["certfleet.tls.deploy"],
-                       "handwritten": [str(HANDWRITTEN), "-e", f"handwritten_store={store}"]}
+                     "handwritten": [str(HANDWRITTEN), "-e", f"handwritten_store={store}"]}
 
         def pair(kind: str, tag: str, env: dict | None = None) -> dict:
             up = fresh_fleet(options.hosts)

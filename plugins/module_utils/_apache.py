@@ -351,5 +351,5 @@ def apache_error(text: str, *, limit: int = 5) -> str:
               if re.search(r"AH\d{5}|\[(ssl:)?(emerg|error|crit|alert)\]|Syntax error|Action '", line)]
     if not marked:
         return " | ".join(lines[-limit:])
-    chosen = sorted({i for i in marked} | {i + 1 for i in marked if i + 1 < len(lines)})
+    chosen = sorted(set(marked) | {i + 1 for i in marked if i + 1 < len(lines)})
     return " | ".join(lines[i] for i in chosen[-limit:])

@@ -37,7 +37,7 @@ def split_host_port(text: str, *, what: str) -> tuple[str, int | None]:
     """('host', port or None) from ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
     text = text.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _separator, rest = text[1:].partition("]")
         if not rest:
             return host, None
         if not rest.startswith(":"):

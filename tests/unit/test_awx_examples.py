@@ -9,7 +9,6 @@ choices the option accepts. controller.yml names the survey files and the projec
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

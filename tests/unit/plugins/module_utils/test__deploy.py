@@ -86,7 +86,7 @@ def test_key_kept_encrypted_with_the_store_passphrase_is_byte_identical(tmp_path
     with open(os.path.join(store, "certs", "www", "key.pem"), encoding="ascii") as handle:
         assert files[0]["content"] == handle.read()
     assert facts["key_encrypted"] is True
-    other, _ = certificate_files(store, dict(ENTRY, key_passphrase="another-pass"), passphrase=PASS)
+    other, _facts = certificate_files(store, dict(ENTRY, key_passphrase="another-pass"), passphrase=PASS)
     assert "ENCRYPTED PRIVATE KEY" in other[0]["content"]
     serialization.load_pem_private_key(other[0]["content"].encode(), b"another-pass")
 

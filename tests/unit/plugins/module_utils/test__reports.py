@@ -76,8 +76,8 @@ def test_counts_follow_the_same_rules_as_cert_scan_summary():
         scan_summary.add(item)
     counts = endpoint_set().counts.as_dict()
     assert counts == scan_summary.as_dict()
-    assert {key: counts[key] for key in _reports.COUNT_KEYS} == {"total": 8, "ok": 2, "warning": 2, "critical": 4, "expired": 1,
-                                                                   "expiring": 2}
+    assert {key: counts[key] for key in _reports.COUNT_KEYS} == {
+        "total": 8, "ok": 2, "warning": 2, "critical": 4, "expired": 1, "expiring": 2}
     assert counts["by_outcome"] == {"ok": 7, "refused": 1}
     assert counts["by_check"]["expiry"] == {"warning": 1, "critical": 2} and counts["by_check"]["trust"] == {"warning": 0, "critical": 1}
 
@@ -536,10 +536,10 @@ def test_report_paths_errors(basename, formats, prometheus_path, message):
 
 
 def test_file_diff():
-    assert _reports.file_diff("/r/a", None, b"new") == {"before_header": "/r/a (absent)", "after_header": "/r/a",
-                                                         "before": "", "after": "new"}
-    assert _reports.file_diff("/r/a", b"old", b"x" * 11, limit=10) == {"before_header": "/r/a", "after_header": "/r/a",
-                                                                        "src_larger": 10}
+    assert _reports.file_diff("/r/a", None, b"new") == {
+        "before_header": "/r/a (absent)", "after_header": "/r/a", "before": "", "after": "new"}
+    assert _reports.file_diff("/r/a", b"old", b"x" * 11, limit=10) == {
+        "before_header": "/r/a", "after_header": "/r/a", "src_larger": 10}
     assert "dst_larger" in _reports.file_diff("/r/a", b"x" * 11, b"new", limit=10)
 
 
