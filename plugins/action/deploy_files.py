@@ -70,6 +70,9 @@ class ActionModule(ActionBase):
         if current.get("failed") or "content" not in current:
             return wanted["content"]
         data = base64.b64decode(current["content"])
+        if b"ENCRYPTED" not in data:
+            # The host holds the key decrypted (apache_ssl_key_handling was decrypt): it must be replaced.
+            return wanted["content"]
         try:
             on_host = load_private_key(data, key_passphrase, source=wanted["path"])
             new = load_private_key(wanted["content"].encode("ascii"), key_passphrase, source="new key")

@@ -73,14 +73,15 @@ def parse_host_state(text: str) -> dict:
 
     The probe prints /etc/os-release, the marker line, then key=value lines: binary, version
     (first line of `<binary> -v`), mod_ssl (path of the module file), module (each enabled
-    Debian module) and service ("<name> <is-active> <is-enabled>"). One round trip per host
+    Debian module), service ("<name> <is-active> <is-enabled>") and passphrase_helper_file (the
+    SSLPassPhraseDialog helper or its passphrase, left from apache_ssl_key_handling=passphrase_helper). One round trip per host
     replaces fact gathering, the package check, `apache2 -v` and the service check of a re-run.
     """
     release, found, state = (text or "").partition(HOST_STATE_MARKER)
     if not found:
         raise CertfleetError("the host probe printed no Apache state (is /bin/sh available on the host?)")
     result = {"platform": parse_os_release(release), "binary": "", "version": "", "mod_ssl": False,
-              "enabled_modules": [], "services": {}}
+              "enabled_modules": [], "services": {}, "passphrase_helper_files": []}
     for line in state.splitlines():
         key, sep, value = line.strip().partition("=")
         if not sep:
@@ -93,6 +94,8 @@ def parse_host_state(text: str) -> dict:
             result["version"] = match.group(1) if match else ""
         elif key == "mod_ssl" and value:
             result["mod_ssl"] = True
+        elif key == "passphrase_helper_file" and value:
+            result["passphrase_helper_files"].append(value)
         elif key == "module" and value and value != "*":
             result["enabled_modules"].append(value)
         elif key == "service" and value:

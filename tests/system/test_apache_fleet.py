@@ -306,6 +306,41 @@ def test_directive_apache_rejects_is_rolled_back_and_a_stopped_apache_is_started
     assert failed[-1]["host"] == "web3" and "CertfleetBogusDirective" in failed[-1]["message"]
 
 
+def test_passphrase_helper_keeps_keys_encrypted_and_apache_starts_with_them(fleet):
+    """apache_ssl_key_handling: passphrase_helper on web1, then back to decrypt (the default)."""
+    key_passphrase = "Key-On-Server-7171"
+    web1 = '{"certfleet_deploy_hosts": "web1"}'
+    encrypted_keys = ["sh", "-c", "grep -l 'BEGIN ENCRYPTED PRIVATE KEY' /etc/ssl/private/* || true"]
+    leftovers = ["sh", "-c", "ls /usr/local/sbin/certfleet-passphrase /etc/ssl/private/certfleet-passphrase 2>/dev/null || true"]
+    fleet.host_vars("web1", {"apache_ssl_key_handling": "passphrase_helper", "apache_ssl_key_passphrase": key_passphrase})
+    try:
+        run = fleet.playbook("deploy", "-e", web1)
+    finally:
+        fleet.host_vars("web1", None)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert key_passphrase not in run.stdout + run.stderr
+    assert len(fleet.fleet("podman", "exec", "web1", *encrypted_keys).stdout.split()) == len(SITES)
+    modes = fleet.fleet("podman", "exec", "web1", "stat", "-c", "%n %a %U", "/usr/local/sbin/certfleet-passphrase",
+                        "/etc/ssl/private/certfleet-passphrase").stdout.splitlines()
+    assert modes == ["/usr/local/sbin/certfleet-passphrase 700 root", "/etc/ssl/private/certfleet-passphrase 600 root"]
+    # Debian's mods-enabled/ssl.conf sets its own ask-for-passphrase dialog; conf-enabled is read after it.
+    config = fleet.fleet("podman", "exec", "web1", "sh", "-c", "grep -Rh '^SSLPassPhraseDialog' /etc/apache2/conf-enabled/").stdout
+    assert config.strip() == "SSLPassPhraseDialog exec:/usr/local/sbin/certfleet-passphrase"
+    # A full restart makes Apache open the encrypted keys again, through the helper (Debian's would hang on no tty).
+    fleet.fleet("podman", "exec", "web1", "systemctl", "restart", "apache2")
+    assert fleet.apache_active("web1")
+    for site, (definition, _name, _port) in SITES.items():
+        assert fleet.served_sha256("web1", site) == fleet.store_sha256(definition)
+
+    back = fleet.playbook("deploy", "-e", web1)
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert fleet.fleet("podman", "exec", "web1", *encrypted_keys).stdout.split() == []
+    assert fleet.fleet("podman", "exec", "web1", *leftovers).stdout.split() == []  # no passphrase left on the host
+    fleet.fleet("podman", "exec", "web1", "systemctl", "restart", "apache2")
+    for site, (definition, _name, _port) in SITES.items():
+        assert fleet.served_sha256("web1", site) == fleet.store_sha256(definition)
+
+
 def test_unreachable_host_is_reported_and_completed_by_a_rerun(fleet):
     fleet.rotate()
     wanted = {site: fleet.store_sha256(definition) for site, (definition, _n, _p) in SITES.items()}

@@ -185,6 +185,14 @@ def test_host_state_of_a_debian_host_with_apache_running():
     assert (state["binary"], state["version"], state["mod_ssl"]) == ("apache2", "2.4.62", True)
     assert state["enabled_modules"] == ["ssl", "socache_shmcb"]
     assert state["services"] == {"apache2": {"active": True, "enabled": True}, "httpd": {"active": False, "enabled": False}}
+    assert state["passphrase_helper_files"] == []
+
+
+def test_host_state_lists_what_a_passphrase_helper_left():
+    probe = (DEBIAN_RELEASE + "#certfleet-apache-state\nbinary=apache2\npassphrase_helper_file=/usr/local/sbin/certfleet-passphrase\n"
+             "passphrase_helper_file=/etc/ssl/private/certfleet-passphrase\n")
+    assert _apache.parse_host_state(probe)["passphrase_helper_files"] == [
+        "/usr/local/sbin/certfleet-passphrase", "/etc/ssl/private/certfleet-passphrase"]
 
 
 def test_host_state_before_apache_is_installed():
