@@ -1,4 +1,5 @@
-"""Fixtures to run real ansible-playbook processes against the collection in this checkout."""
+"""Fixtures of the system tests: real ansible-playbook processes against this checkout, and the real
+notification peers (aiosmtpd SMTP server, HTTP webhook receiver) on 127.0.0.1."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from collection_link import collections_root
+from notify_peers import make_pki, start_http, start_smtp
 
 
 @pytest.fixture
@@ -23,3 +25,25 @@ def ansible_playbook(tmp_path):
         return subprocess.run([str(binary), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A throw-away CA and the SMTP server's certificate (notify_peers.make_pki)."""
+    return make_pki(tmp_path_factory.mktemp("notify_pki"))
+
+
+@pytest.fixture
+def smtp(pki):
+    """A real aiosmtpd server on 127.0.0.1 with STARTTLS and AUTH required."""
+    peer = start_smtp(pki, mode="starttls")
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def http_peer():
+    """An http.server webhook receiver on 127.0.0.1 that records every request."""
+    peer = start_http()
+    yield peer
+    peer.stop()

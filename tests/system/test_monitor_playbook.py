@@ -16,7 +16,7 @@ import pytest
 import yaml
 from cryptography.x509.oid import NameOID
 
-from notify_peers import SMTP_PASSWORD, SMTP_USER, make_pki, start_http, start_smtp
+from notify_peers import SMTP_PASSWORD, SMTP_USER
 from playbook_helpers import recap
 
 from ansible_collections.certfleet.tls.plugins.module_utils import _monitor
@@ -33,25 +33,6 @@ def scan_range(tmp_path_factory):
     running = start_range(str(tmp_path_factory.mktemp("monitor_scan_range")))
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("monitor_notify_pki"))
-
-
-@pytest.fixture
-def smtp(pki):
-    peer = start_smtp(pki, mode="starttls")
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture
-def http_peer():
-    peer = start_http()
-    yield peer
-    peer.stop()
 
 
 def definition(scan_range, name: str) -> dict:

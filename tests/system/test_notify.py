@@ -25,28 +25,9 @@ TOKEN = "tok-9d1e77-webhook-do-not-leak"
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("notify_pki"))
-
-
-@pytest.fixture(scope="module")
 def other_pki(tmp_path_factory):
     """A second CA: trusting it does not make the SMTP server's certificate valid."""
     return make_pki(tmp_path_factory.mktemp("notify_other_pki"), label="Unrelated Test CA")
-
-
-@pytest.fixture
-def smtp(pki):
-    peer = start_smtp(pki, mode="starttls")
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture
-def http_peer():
-    peer = start_http()
-    yield peer
-    peer.stop()
 
 
 @pytest.fixture
