@@ -212,7 +212,7 @@ class LoadGenerator:
             thread.join(timeout=30)
 
 
-def test_rotation_with_serial_1_under_load_fails_no_request(fleet):
+def test_rotation_with_serial_1_under_load_fails_no_request(fleet, record_property):
     before = fleet.served()
     fleet.rotate()
     wanted = {site: fleet.store_sha256(definition) for site, (definition, _n, _p) in SITES.items()}
@@ -224,8 +224,10 @@ def test_rotation_with_serial_1_under_load_fails_no_request(fleet):
         time.sleep(2)
     elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stdout[-4000:]
-    print(f"\nrotation under load: {load.sent} HTTPS requests in {elapsed:.1f} s "
-          f"({load.sent / elapsed:.0f}/s, new TLS connection each) to {len(load.targets)} sites, {len(load.failures)} failed")
+    figure = (f"rotation under load: {load.sent} HTTPS requests in {elapsed:.1f} s ({load.sent / elapsed:.0f}/s, "
+              f"new TLS connection each) to {len(load.targets)} sites, {len(load.failures)} failed")
+    print("\n" + figure)
+    record_property("figure", figure)
     assert load.failures == [], load.failures[:10]
     assert load.sent > 200, f"only {load.sent} requests were sent during the rotation"
     for (host, site), served in fleet.served().items():
