@@ -9,7 +9,7 @@ import base64
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.certfleet.tls.plugins.module_utils._deploy import certificate_files
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import StoreNotReady, store_files
 from ansible_collections.certfleet.tls.plugins.module_utils._keys import load_private_key, same_public_key
 from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
 
@@ -41,21 +41,17 @@ class ActionModule(ActionBase):
         if args["state"] == "present" and args["certificates"]:
             if not args["store_path"]:
                 raise AnsibleActionFail("store_path is required with certificates")
-            extra, problems = [], []
-            for entry in args["certificates"]:
-                try:
-                    files, info = certificate_files(args["store_path"], entry, passphrase=args["passphrase"])
-                except CertfleetError as exc:
-                    problems.append(str(exc))
-                    continue
+            try:
+                checked = store_files(args["store_path"], args["certificates"], passphrase=args["passphrase"])
+            except StoreNotReady as exc:
+                result.update(failed=True, msg=str(exc), problems=exc.problems, changed=False)
+                return result
+            extra = []
+            for entry, files, info in checked:
                 if entry.get("key_passphrase") and entry.get("key_passphrase") != args["passphrase"]:
                     files[0]["content"] = self._keep_equal_encrypted_key(files[0], entry["key_passphrase"], task_vars)
                 extra.extend(files)
                 facts.append(info)
-            if problems:
-                result.update(failed=True, msg="the store is not ready to deploy, nothing was written: " + " | ".join(problems),
-                              problems=problems, changed=False)
-                return result
             module_args["files"] = extra + list(args["files"])
         result.update(self._execute_module(module_name="certfleet.tls.deploy_files", module_args=module_args,
                                            task_vars=task_vars))

@@ -4,14 +4,20 @@
 
 from __future__ import annotations
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _apache
-from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter
+from ansible_collections.certfleet.tls.plugins.module_utils import _apache, _deploy
+from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 
 def apache_ssl_plan(sites, platform, fullchain, store_path, verify_host, definitions=None, key_handling="decrypt"):
     """The files, modules and checks of one host's sites."""
     return _apache.plan(sites, definitions=definitions, platform=platform, fullchain=bool(fullchain),
                         store_path=store_path, verify_host=verify_host, key_handling=key_handling)
+
+
+def apache_ssl_store_files(certificates, store_path, passphrase=None):
+    """[{dest, content}] of the plan's certificates: every entry checked as deploy_files does, keys decrypted."""
+    checked = _deploy.store_files(str(store_path), plain(certificates), passphrase=passphrase)
+    return [{"dest": item["path"], "content": item["content"]} for _entry, files, _facts in checked for item in files]
 
 
 def deploy_check(endpoints, min_days=0):
@@ -45,6 +51,7 @@ class FilterModule:
     def filters(self):
         return {
             "apache_ssl_plan": certfleet_filter(apache_ssl_plan),
+            "apache_ssl_store_files": certfleet_filter(apache_ssl_store_files),
             "deploy_check": certfleet_filter(deploy_check),
             "os_release": certfleet_filter(os_release),
             "apache_version": certfleet_filter(apache_version),

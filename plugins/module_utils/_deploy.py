@@ -142,3 +142,29 @@ def certificate_files(store_path: str, entry: dict, *, passphrase: str | None, f
         "key_encrypted": bool(key_passphrase),
     }
     return files, facts
+
+
+class StoreNotReady(CertfleetError):
+    """Some entries cannot be deployed; ``problems`` names each one."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("the store is not ready to deploy, nothing was written: " + " | ".join(problems))
+        self.problems = problems
+
+
+def store_files(store_path: str, entries: list, *, passphrase: str | None) -> list[tuple[dict, list[dict], dict]]:
+    """(entry, files, facts) of every entry (certificate_files), or StoreNotReady listing every entry that fails.
+
+    All entries are checked before any result is returned, so a caller writes all of them or nothing.
+    """
+    results, problems = [], []
+    for entry in entries or []:
+        try:
+            files, facts = certificate_files(store_path, entry, passphrase=passphrase)
+        except CertfleetError as exc:
+            problems.append(str(exc))
+            continue
+        results.append((entry, files, facts))
+    if problems:
+        raise StoreNotReady(problems)
+    return results
