@@ -20,6 +20,7 @@ ARGUMENT_SPEC = {
     "certificates": {"type": "list", "elements": "dict", "default": []},
     "files": {"type": "list", "elements": "dict", "default": []},
     "links": {"type": "list", "elements": "dict", "default": []},
+    "absent": {"type": "list", "elements": "dict", "default": []},
     "transaction_dir": {"type": "path", "default": "/var/lib/certfleet/transactions"},
     "transaction": {"type": "str"},
     "keep": {"type": "int", "default": 5},
@@ -36,7 +37,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        module_args = {key: args[key] for key in ("state", "files", "links", "transaction_dir", "transaction", "keep")}
+        module_args = {key: args[key] for key in ("state", "files", "links", "absent", "transaction_dir", "transaction", "keep")}
         facts = []
         if args["state"] == "present" and args["certificates"]:
             if not args["store_path"]:

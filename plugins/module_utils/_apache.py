@@ -21,7 +21,7 @@ SERVER_NAME_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])
 FULLCHAIN_MIN_VERSION = (2, 4, 8)
 SITE_KEYS = {
     "name", "certificate", "server_name", "server_aliases", "port", "document_root", "hsts", "hsts_max_age",
-    "redirect_http", "ocsp_stapling", "extra_directives", "verify_name",
+    "redirect_http", "ocsp_stapling", "extra_directives", "verify_name", "state",
 }
 SITE_DEFAULTS = {
     "server_aliases": [], "port": 443, "hsts": False, "hsts_max_age": 31536000, "redirect_http": False,
@@ -158,6 +158,12 @@ def normalise_site(site, *, definitions: dict, document_root: str, number: int) 
     certificate = site.get("certificate")
     if not isinstance(certificate, str) or not certificate:
         raise CertfleetError(f"{label}: certificate (the definition name in the store) is required")
+    state = site.get("state") or "present"
+    if state not in ("present", "absent"):
+        raise CertfleetError(f"{label}: state must be present or absent, not {state!r}")
+    if state == "absent":
+        # Only what names its files matters: the definition may already be gone from the inventory.
+        return {"name": name, "certificate": certificate, "state": "absent"}
     result = dict(SITE_DEFAULTS)
     result.update({key: value for key, value in site.items() if value is not None})
     definition = definitions.get(certificate)
@@ -183,6 +189,7 @@ def normalise_site(site, *, definitions: dict, document_root: str, number: int) 
         raise CertfleetError(f"{label}: extra_directives must be a list of configuration lines")
     if any("\n" in line for line in directives):
         raise CertfleetError(f"{label}: extra_directives: one directive per list item, no newlines")
+    result["state"] = "present"
     result["document_root"] = result.get("document_root") or document_root
     result["verify_name"] = _server_name(result.get("verify_name") or result["server_name"], what=f"{label}: verify_name")
     return result
@@ -202,13 +209,16 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
     if key_handling not in ("decrypt", "passphrase_helper"):
         raise CertfleetError(f"apache_ssl_key_handling must be decrypt or passphrase_helper, not {key_handling!r}")
     index = _definition_index(definitions)
-    normalised = [normalise_site(site, definitions=index, document_root=platform["document_root"], number=number)
+    every_site = [normalise_site(site, definitions=index, document_root=platform["document_root"], number=number)
                   for number, site in enumerate(sites)]
     seen_names, seen_bindings = set(), {}
-    for site in normalised:
+    for site in every_site:
         if site["name"] in seen_names:
             raise CertfleetError(f"site {site['name']} is listed twice in apache_ssl_sites")
         seen_names.add(site["name"])
+    normalised = [site for site in every_site if site["state"] == "present"]
+    removed = [site for site in every_site if site["state"] == "absent"]
+    for site in normalised:
         binding = (site["server_name"].lower(), site["port"])
         if binding in seen_bindings:
             raise CertfleetError(f"sites {seen_bindings[binding]} and {site['name']} both serve "
@@ -216,29 +226,48 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
         seen_bindings[binding] = site["name"]
 
     join = _joiner(platform["cert_dir"])
+
+    def certificate_entry(name: str) -> dict:
+        entry = {
+            "name": name,
+            "key_path": join(platform["key_dir"], f"certfleet-{name}.key"),
+            "certificate_path": join(platform["cert_dir"], f"certfleet-{name}{'.fullchain' if fullchain else ''}.pem"),
+            "key_mode": platform["key_mode"],
+            "key_owner": platform.get("key_owner", "root"),
+            "key_group": platform["key_group"],
+        }
+        if not fullchain:
+            entry["chain_path"] = join(platform["cert_dir"], f"certfleet-{name}.chain.pem")
+        return entry
+
+    def vhost_paths(site_name: str) -> tuple[str, str]:
+        return (join(platform["vhost_dir"], f"certfleet-{site_name}.conf"),
+                join(platform["vhost_enabled_dir"], f"certfleet-{site_name}.conf") if platform.get("vhost_enabled_dir") else "")
+
     certificates, by_name = [], {}
     for site in normalised:
         name = site["certificate"]
         if name not in by_name:
-            entry = {
-                "name": name,
-                "key_path": join(platform["key_dir"], f"certfleet-{name}.key"),
-                "certificate_path": join(platform["cert_dir"], f"certfleet-{name}{'.fullchain' if fullchain else ''}.pem"),
-                "key_mode": platform["key_mode"],
-                "key_owner": platform.get("key_owner", "root"),
-                "key_group": platform["key_group"],
-            }
-            if not fullchain:
-                entry["chain_path"] = join(platform["cert_dir"], f"certfleet-{name}.chain.pem")
-            certificates.append(entry)
-            by_name[name] = entry
+            by_name[name] = certificate_entry(name)
+            certificates.append(by_name[name])
         entry = by_name[name]
         site["certificate_file"] = entry["certificate_path"]
         site["key_file"] = entry["key_path"]
         site["chain_file"] = entry.get("chain_path", "")
-        site["vhost_path"] = join(platform["vhost_dir"], f"certfleet-{site['name']}.conf")
-        site["vhost_link"] = (join(platform["vhost_enabled_dir"], f"certfleet-{site['name']}.conf")
-                              if platform.get("vhost_enabled_dir") else "")
+        site["vhost_path"], site["vhost_link"] = vhost_paths(site["name"])
+
+    # state: absent - the site's vhost and link go; its key and certificate files too, unless a
+    # present site still uses that certificate.
+    removals = []
+    for site in removed:
+        vhost_path, vhost_link = vhost_paths(site["name"])
+        removals.extend({"path": path, "secret": False} for path in (vhost_link, vhost_path) if path)
+    for name in dict.fromkeys(site["certificate"] for site in removed):
+        if name in by_name:
+            continue
+        entry = certificate_entry(name)
+        removals.append({"path": entry["key_path"], "secret": True})
+        removals.extend({"path": entry[key], "secret": False} for key in ("certificate_path", "chain_path") if key in entry)
 
     default_ports = {int(port) for port in platform.get("default_ports", [])}
     modules = ["ssl", "socache_shmcb"]
@@ -261,6 +290,8 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
     } for site in normalised]
     return {
         "sites": normalised,
+        "removed_sites": [site["name"] for site in removed],
+        "removals": removals,
         "certificates": certificates,
         "listen_ports": sorted({site["port"] for site in normalised} - default_ports),
         "redirect_ports": [80] if any(site["redirect_http"] for site in normalised) and 80 not in default_ports else [],

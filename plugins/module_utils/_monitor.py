@@ -144,6 +144,8 @@ def _site_endpoints(hosts, *, definitions: dict) -> dict:
             what = f"host {host['name']}: apache_ssl_sites[{index}]"
             if not isinstance(site, dict) or not site.get("certificate"):
                 raise CertfleetError(f"{what}: a site needs certificate (the definition name)")
+            if site.get("state") == "absent":
+                continue  # being removed from the host: nothing is served there any more
             definition = definitions.get(site["certificate"])
             if definition is None:
                 continue  # apache_ssl itself reports unknown definitions; nothing to monitor here

@@ -55,13 +55,21 @@ class WantedLink:
 
 
 @dataclass
+class WantedAbsent:
+    """A path that must not exist (a removed site's vhost, link, key or certificate)."""
+
+    path: str
+    secret: bool = False
+
+
+@dataclass
 class Change:
     """One path that differs from what is wanted, and why."""
 
     path: str
-    kind: str  # "file" or "link"
+    kind: str  # "file", "link" or "absent"
     reasons: list[str]
-    wanted: WantedFile | WantedLink
+    wanted: WantedFile | WantedLink | WantedAbsent
     before: bytes | None = None
     before_link: str | None = None
     missing_directory: str | None = None
@@ -122,8 +130,8 @@ def _first_missing_directory(path: str) -> str | None:
     return missing
 
 
-def plan_changes(files: list[WantedFile], links: list[WantedLink]) -> Plan:
-    """Compare every wanted file and link with the host; read-only."""
+def plan_changes(files: list[WantedFile], links: list[WantedLink], absent: list[WantedAbsent] | None = None) -> Plan:
+    """Compare every wanted file, link and absent path with the host; read-only."""
     plan = Plan()
     seen = set()
     for wanted in files:
@@ -177,6 +185,21 @@ def plan_changes(files: list[WantedFile], links: list[WantedLink]) -> Plan:
             continue
         plan.changes.append(Change(path=link.path, kind="link", reasons=["created" if current is None else "target"],
                                    wanted=link, before_link=current, missing_directory=missing_directory))
+    for gone in absent or []:
+        if gone.path in seen:
+            raise CertfleetError(f"{gone.path} is listed twice")
+        seen.add(gone.path)
+        if not os.path.isabs(gone.path):
+            raise CertfleetError(f"{gone.path}: paths must be absolute")
+        if os.path.islink(gone.path):
+            plan.changes.append(Change(path=gone.path, kind="absent", reasons=["removed"], wanted=gone,
+                                       before_link=os.readlink(gone.path)))
+        elif os.path.isdir(gone.path):
+            raise CertfleetError(f"{gone.path} is a directory, not a file")
+        elif os.path.exists(gone.path):
+            with open(gone.path, "rb") as handle:
+                before = handle.read()
+            plan.changes.append(Change(path=gone.path, kind="absent", reasons=["removed"], wanted=gone, before=before))
     return plan
 
 
@@ -184,7 +207,12 @@ def diff_of(plan: Plan) -> list[dict]:
     """Ansible diff entries; secret files show only that they change, never their content."""
     entries = []
     for change in plan.changes:
-        if change.kind == "link":
+        if change.kind == "absent":
+            before = (f"-> {change.before_link}\n" if change.before_link is not None
+                      else "(private key, not shown)\n" if change.wanted.secret else _text(change.before or b""))
+            entries.append({"before_header": change.path, "after_header": f"{change.path} (removed)",
+                            "before": before, "after": ""})
+        elif change.kind == "link":
             entries.append({"before_header": change.path, "after_header": change.path,
                             "before": f"-> {change.before_link}\n" if change.before_link else "(absent)\n",
                             "after": f"-> {change.wanted.src}\n"})
@@ -249,6 +277,10 @@ def _make_directories(path: str) -> None:
 
 def _apply(change: Change) -> None:
     wanted = change.wanted
+    if isinstance(wanted, WantedAbsent):
+        if os.path.lexists(change.path):
+            os.unlink(change.path)
+        return
     _make_directories(change.path)
     if isinstance(wanted, WantedLink):
         temporary = f"{change.path}.certfleet-{secrets.token_hex(4)}"

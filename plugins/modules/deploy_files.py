@@ -88,6 +88,22 @@ options:
         description: Never show the content in a diff.
         type: bool
         default: false
+  absent:
+    description:
+      - Files and links the same transaction removes (the vhost, link, key and certificate files of a site that is
+        gone). A rollback puts them back. Paths that do not exist are left alone.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of a file or symbolic link.
+        type: path
+        required: true
+      secret:
+        description: Never show the content in a diff (keys).
+        type: bool
+        default: false
   links:
     description: Symbolic links of the same transaction (Debian's C(sites-enabled), C(conf-enabled)).
     type: list
@@ -190,13 +206,14 @@ from ansible_collections.certfleet.tls.plugins.module_utils import _transaction
 from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
 
 
-def _wanted(params: dict) -> tuple[list, list]:
+def _wanted(params: dict) -> tuple[list, list, list]:
     files = [_transaction.WantedFile(path=item["path"], content=item["content"].encode("utf-8"),
                                      mode=_transaction.parse_mode(item["mode"], what=item["path"]),
                                      owner=item.get("owner"), group=item.get("group"), secret=item["secret"])
              for item in params["files"]]
     links = [_transaction.WantedLink(path=item["path"], src=item["src"]) for item in params["links"]]
-    return files, links
+    absent = [_transaction.WantedAbsent(path=item["path"], secret=item["secret"]) for item in params["absent"]]
+    return files, links, absent
 
 
 def run(module: AnsibleModule) -> dict:
@@ -210,8 +227,8 @@ def run(module: AnsibleModule) -> dict:
         else:
             paths = _transaction.rollback(params["transaction_dir"], params["transaction"])
         return {"changed": bool(paths), "changed_files": paths, "transaction": params["transaction"]}
-    files, links = _wanted(params)
-    plan = _transaction.plan_changes(files, links)
+    files, links, absent = _wanted(params)
+    plan = _transaction.plan_changes(files, links, absent)
     result = {"changed": plan.changed, "changed_files": [change.path for change in plan.changes],
               "reasons": {change.path: change.reasons for change in plan.changes}, "transaction": None}
     if module._diff and plan.changed:
@@ -236,6 +253,10 @@ def main():
             links=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 src=dict(type="path", required=True),
+            )),
+            absent=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                secret=dict(type="bool", default=False),
             )),
             transaction_dir=dict(type="path", default="/var/lib/certfleet/transactions"),
             transaction=dict(type="str"),

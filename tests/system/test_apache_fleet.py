@@ -343,6 +343,33 @@ def test_passphrase_helper_keeps_keys_encrypted_and_apache_starts_with_them(flee
         assert fleet.served_sha256("web1", site) == fleet.store_sha256(definition)
 
 
+def test_site_with_state_absent_is_removed_and_comes_back_when_listed_again(fleet):
+    sites = yaml.safe_load((fleet.inventory / "group_vars" / "webservers" / "sites.yml").read_text())["apache_ssl_sites"]
+    api = next(site for site in sites if site["name"] == "api")
+    files = ["/etc/apache2/sites-available/certfleet-api.conf", "/etc/apache2/sites-enabled/certfleet-api.conf",
+             "/etc/ssl/private/certfleet-api-example-intra.key", "/etc/ssl/certfleet/certfleet-api-example-intra.fullchain.pem"]
+    present = ["sh", "-c", "for f in " + " ".join(files) + "; do [ -e \"$f\" ] && echo \"$f\"; done; true"]
+    assert fleet.fleet("podman", "exec", "web2", *present).stdout.split() == files
+    web2 = '{"certfleet_deploy_hosts": "web2"}'
+    fleet.host_vars("web2", {"apache_ssl_sites": [site for site in sites if site is not api] + [dict(api, state="absent")]})
+    try:
+        run = fleet.playbook("deploy", "-e", web2)
+        assert run.returncode == 0, run.stdout[-4000:]
+        assert fleet.fleet("podman", "exec", "web2", *present).stdout.split() == []
+        with pytest.raises(OSError):  # Listen 8443 went with the site
+            socket.create_connection((fleet.ips["web2"], SITES["api"][2]), timeout=3).close()
+        assert fleet.served_sha256("web2", "portal") == fleet.store_sha256("portal-example-intra")
+        again = fleet.playbook("deploy", "-e", web2)
+        assert again.returncode == 0 and recap(again.stdout, "web2")["changed"] == 0, again.stdout[-3000:]
+    finally:
+        fleet.host_vars("web2", None)
+    back = fleet.playbook("deploy", "-e", web2)
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert fleet.fleet("podman", "exec", "web2", *present).stdout.split() == files
+    for site, (definition, _name, _port) in SITES.items():
+        assert fleet.served_sha256("web2", site) == fleet.store_sha256(definition)
+
+
 def test_unreachable_host_is_reported_and_completed_by_a_rerun(fleet):
     fleet.rotate()
     wanted = {site: fleet.store_sha256(definition) for site, (definition, _n, _p) in SITES.items()}

@@ -99,6 +99,27 @@ def test_plan_check_targets_trust_the_private_ca_root_and_compare_with_the_store
     assert "rewrite" in result["modules"]
 
 
+def test_absent_site_removes_its_vhost_and_the_files_no_present_site_uses():
+    result = make_plan([{"name": "portal", "certificate": "portal"},
+                        {"name": "wiki", "certificate": "portal", "state": "absent"},
+                        {"name": "old-shop", "certificate": "retired", "state": "absent"}])
+    assert [site["name"] for site in result["sites"]] == ["portal"] and result["removed_sites"] == ["wiki", "old-shop"]
+    assert result["removals"] == [
+        {"path": "/etc/apache2/sites-enabled/certfleet-wiki.conf", "secret": False},
+        {"path": "/etc/apache2/sites-available/certfleet-wiki.conf", "secret": False},
+        {"path": "/etc/apache2/sites-enabled/certfleet-old-shop.conf", "secret": False},
+        {"path": "/etc/apache2/sites-available/certfleet-old-shop.conf", "secret": False},
+        # "portal" is still served by the portal site: only the retired certificate's files go
+        {"path": "/etc/ssl/private/certfleet-retired.key", "secret": True},
+        {"path": "/etc/ssl/certfleet/certfleet-retired.fullchain.pem", "secret": False},
+    ]
+    assert [target["name"] for target in result["check_targets"]] == ["portal"]
+    older = make_plan([{"name": "old-shop", "certificate": "retired", "state": "absent"}], fullchain=False)
+    assert [item["path"] for item in older["removals"]][-2:] == [
+        "/etc/ssl/certfleet/certfleet-retired.pem", "/etc/ssl/certfleet/certfleet-retired.chain.pem"]
+    assert older["sites"] == [] and older["listen_ports"] == [] and older["certificates"] == []
+
+
 def test_plan_on_windows_keeps_backslashes():
     result = make_plan([{"name": "shop", "certificate": "shop"}], platform=WINDOWS)
     assert result["certificates"][0]["key_path"] == "C:\\Apache\\conf\\ssl\\certfleet-shop.key"
@@ -117,6 +138,8 @@ def test_plan_on_windows_keeps_backslashes():
     ([{"name": "x", "certificate": "portal", "extra_directives": ["A\nB"]}], "no newlines"),
     ([{"name": "x", "certificate": "portal", "sever_name": "typo"}], "unknown keys sever_name"),
     ([{"name": "x", "certificate": "portal"}, {"name": "x", "certificate": "shop"}], "listed twice"),
+    ([{"name": "x", "certificate": "portal"}, {"name": "x", "certificate": "portal", "state": "absent"}], "listed twice"),
+    ([{"name": "x", "certificate": "portal", "state": "gone"}], "state must be present or absent"),
     ([{"name": "x", "certificate": "portal"}, {"name": "y", "certificate": "portal"}], "both serve portal.example.intra on port 443"),
 ])
 def test_plan_rejects_bad_sites_with_the_site_and_key(sites, message):

@@ -132,7 +132,8 @@ def test_sites_of_hosts_add_endpoints_to_lifecycle_definitions():
     hosts = [{"name": "web1", "verify_host": "192.0.2.11", "sites": [
         {"name": "portal", "certificate": "www", "port": 443},
         {"name": "api", "certificate": "api", "port": 8443, "server_name": "api.example.jp"},
-        {"name": "other", "certificate": "not-a-definition"}]}]
+        {"name": "other", "certificate": "not-a-definition"},
+        {"name": "old-portal", "certificate": "www", "port": 9443, "state": "absent"}]}]  # being removed: not scanned
     definitions = [{"name": "www", "common_name": "www.example.jp"}, {"name": "api", "common_name": "api.example.jp"}]
     files = {f"{STORE}/certs/www/fullchain.pem": PEM, f"{STORE}/certs/api/fullchain.pem": PEM}
     plan = plan_of(definitions, files, hosts=hosts)

@@ -188,3 +188,29 @@ def test_directory_in_the_way_is_refused(site):
         tx.plan_changes([tx.WantedFile(path="/tmp/x", content=b"x", mode=0o600)] * 2, [])
     with pytest.raises(CertfleetError, match="absolute"):
         tx.plan_changes([tx.WantedFile(path="relative/x", content=b"x", mode=0o600)], [])
+
+
+def test_absent_paths_are_removed_in_the_transaction_and_come_back_on_rollback(site):
+    before = _snapshot(site)
+    etc = site / "etc"
+    absent = [tx.WantedAbsent(str(etc / "sites-enabled" / "a.conf")), tx.WantedAbsent(str(etc / "sites-available" / "a.conf")),
+              tx.WantedAbsent(str(etc / "private" / "a.key"), secret=True), tx.WantedAbsent(str(etc / "never-there.pem"))]
+    plan = tx.plan_changes([], [], absent)
+    assert [change.path for change in plan.changes] == [item.path for item in absent[:3]]  # a missing path is no change
+    diff = json.dumps(tx.diff_of(plan))
+    assert "old vhost" in diff and "old key" not in diff and "(removed)" in diff
+    transactions = site / "tx"
+    transaction = tx.apply_plan(plan, transaction_dir=str(transactions))
+    assert not any(os.path.lexists(item.path) for item in absent)
+    assert not tx.plan_changes([], [], absent).changed  # idempotent
+    assert set(tx.rollback(str(transactions), transaction)) == {item.path for item in absent[:3]}
+    after = {path: value for path, value in _snapshot(site).items() if not path.startswith(str(transactions))}
+    assert after == before  # the link is a link again, the key 0600 again
+
+
+def test_absent_refuses_a_directory_and_a_path_listed_twice(site):
+    with pytest.raises(CertfleetError, match="is a directory"):
+        tx.plan_changes([], [], [tx.WantedAbsent(str(site / "etc" / "private"))])
+    vhost = str(site / "etc" / "sites-available" / "a.conf")
+    with pytest.raises(CertfleetError, match="listed twice"):
+        tx.plan_changes([tx.WantedFile(vhost, b"x", 0o644)], [], [tx.WantedAbsent(vhost)])
