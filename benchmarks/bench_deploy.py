@@ -51,6 +51,10 @@ from pathlib import Path
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The tests' helper makes .cache/collections/ansible_collections/certfleet/tls point here.
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from collection_link import collections_root  # noqa: E402  pylint: disable=wrong-import-position
+
 FLEET = REPO_ROOT / "tests" / "fleet" / "fleet"
 FLEET_CACHE = REPO_ROOT / ".cache" / "fleet-bench"
 PREFIX = "bench"
@@ -72,15 +76,6 @@ LABELS = {
     ("handwritten", "rerun"): "(d) handwritten seed-000 re-run",
     ("anchor", "empty"): "ansible-playbook empty play",
 }
-
-
-def collections_root() -> Path:
-    root = REPO_ROOT / ".cache" / "collections"
-    link = root / "ansible_collections" / "certfleet" / "tls"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(REPO_ROOT, link)
-    return root
 
 
 def fail(message: str) -> None:

@@ -35,19 +35,14 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The tests' helper makes .cache/collections/ansible_collections/certfleet/tls point here.
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from collection_link import collections_root  # noqa: E402  pylint: disable=wrong-import-position
+
 BENCH_VENV = REPO_ROOT / ".cache" / "bench-venv"
 OUT_DIR = REPO_ROOT / "benchmarks" / "out"
 SERVER = REPO_ROOT / "tests" / "scan_range" / "server.py"
 MAX_DISTINCT = 1000
-
-
-def collections_root() -> Path:
-    root = REPO_ROOT / ".cache" / "collections"
-    link = root / "ansible_collections" / "certfleet" / "tls"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(REPO_ROOT, link)
-    return root
 
 
 sys.path.insert(0, str(collections_root()))

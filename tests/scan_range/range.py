@@ -27,6 +27,22 @@ class RunningRange:
         host, port = self.endpoints[name]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
+    def scan_target(self, name: str, /, **extra) -> dict:
+        """The cert_scan target of a scenario: its SNI, STARTTLS and pinned fingerprint as it needs, named after it."""
+        host, port = self.endpoints[name]
+        scenario = self.scenario(name)
+        entry = {"host": host, "port": port, "server_name": scenario.server_name, "name": name}
+        if scenario.kind.startswith("smtp"):
+            entry["starttls"] = "smtp"
+        if scenario.expected_fingerprint:
+            entry["expected_fingerprint"] = scenario.expected_fingerprint
+        entry.update(extra)
+        return entry
+
+    def scan_targets(self) -> list[dict]:
+        """scan_target of every scenario that is served."""
+        return [self.scan_target(name) for name in self.endpoints]
+
     def stop(self) -> None:
         """Stop the servers."""
         self.server.stop()

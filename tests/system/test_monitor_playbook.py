@@ -12,7 +12,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from cryptography.x509.oid import NameOID
 
@@ -21,18 +20,10 @@ from playbook_helpers import recap
 
 from ansible_collections.certfleet.tls.plugins.module_utils import _monitor
 from ansible_collections.certfleet.tls.tests.scan_range.pki import pem_of
-from ansible_collections.certfleet.tls.tests.scan_range.range import start_range
 
 TOKEN = "tok-5b2e19-monitor-webhook-do-not-leak"
 LIFECYCLE = ("fingerprint_match", "fingerprint_mismatch")
 HEALTHY = ("healthy", "fingerprint_match", "smtp_starttls")
-
-
-@pytest.fixture(scope="module")
-def scan_range(tmp_path_factory):
-    running = start_range(str(tmp_path_factory.mktemp("monitor_scan_range")))
-    yield running
-    running.stop()
 
 
 def definition(scan_range, name: str) -> dict:

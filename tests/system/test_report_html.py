@@ -16,7 +16,6 @@ import yaml
 
 from playbook_helpers import recap
 
-from ansible_collections.certfleet.tls.tests.scan_range.range import start_range
 from collection_link import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,13 +30,6 @@ CARD_COLOURS = {"critical": (0xC6, 0x28, 0x28), "ok": (0x1A, 0x7F, 0x37), "warni
 
 
 @pytest.fixture(scope="module")
-def scan_range(tmp_path_factory):
-    running = start_range(str(tmp_path_factory.mktemp("report_scan_range")))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def chromium():
     # A required peer of this test: CI must fail, not skip, when it is missing.
     if not os.access(CHROMIUM, os.X_OK):
@@ -45,25 +37,11 @@ def chromium():
     return CHROMIUM
 
 
-def range_targets(scan_range) -> list:
-    """cert_scan targets for every scenario of the range (SNI, STARTTLS, pinned fingerprints as the scenario needs)."""
-    targets = []
-    for name, (host, port) in scan_range.endpoints.items():
-        scenario = scan_range.scenario(name)
-        entry = {"host": host, "port": port, "server_name": scenario.server_name, "name": name}
-        if scenario.kind.startswith("smtp"):
-            entry["starttls"] = "smtp"
-        if scenario.expected_fingerprint:
-            entry["expected_fingerprint"] = scenario.expected_fingerprint
-        targets.append(entry)
-    return targets
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, scan_range):
     """Scan every scenario of the range into a JSON lines file, then cert_report it; returns paths and registered data."""
     work = tmp_path_factory.mktemp("report_playbook")
-    targets = range_targets(scan_range)
+    targets = scan_range.scan_targets()
     results = work / "scan.jsonl"
     reports = work / "reports"
     tasks = [
@@ -253,7 +231,7 @@ def test_the_playbook_of_docs_reports_md(ansible_playbook, scan_range, tmp_path)
     playbook.write_text(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
     variables = tmp_path / "vars.json"
     variables.write_text(json.dumps({
-        "scan_targets": range_targets(scan_range), "report_dir": str(tmp_path / "reports"),
+        "scan_targets": scan_range.scan_targets(), "report_dir": str(tmp_path / "reports"),
         "scan_trusted_ca_sets": {"default": {"system": False, "certificates": [scan_range.trust_path]}}}))
     run = ansible_playbook([str(playbook), "-e", f"@{variables}"], cwd=tmp_path)
     output = run.stdout + run.stderr

@@ -3,20 +3,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import yaml
 
 from playbook_helpers import recap
 
 from ansible_collections.certfleet.tls.tests.scan_range.pki import pem_of
-from ansible_collections.certfleet.tls.tests.scan_range.range import start_range
-
-
-@pytest.fixture(scope="module")
-def scan_range(tmp_path_factory):
-    running = start_range(str(tmp_path_factory.mktemp("system_scan_range")))
-    yield running
-    running.stop()
 
 
 def write_playbook(tmp_path, tasks: list) -> str:
@@ -32,15 +23,7 @@ def test_deploy_check_and_scan(tmp_path, ansible_playbook, scan_range):
     fullchain.write_bytes(pem_of(healthy.chain))
     results = tmp_path / "scan.jsonl"
     host, port = scan_range.endpoints["healthy"]
-    targets = []
-    for name, (target_host, target_port) in scan_range.endpoints.items():
-        scenario = scan_range.scenario(name)
-        entry = {"host": target_host, "port": target_port, "server_name": scenario.server_name, "name": name}
-        if scenario.kind.startswith("smtp"):
-            entry["starttls"] = "smtp"
-        if scenario.expected_fingerprint:
-            entry["expected_fingerprint"] = scenario.expected_fingerprint
-        targets.append(entry)
+    targets = scan_range.scan_targets()
     probe = {"host": host, "port": port, "server_name": healthy.server_name, "expected_certificate": str(fullchain),
              "trust_bundle": [scan_range.trust_path], "system_trust": False}
     playbook = write_playbook(tmp_path, [

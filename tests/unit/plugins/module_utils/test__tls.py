@@ -17,18 +17,10 @@ import pytest
 from ansible_collections.certfleet.tls.plugins.module_utils import _endpoint_checks as ec
 from ansible_collections.certfleet.tls.plugins.module_utils import _tls
 from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError, certificate_fingerprint
-from ansible_collections.certfleet.tls.tests.scan_range.range import start_range
 from ansible_collections.certfleet.tls.tests.scan_range.server import RangeServer, ipv6_available
 
 BACKENDS = ["stdlib"] + (["pyopenssl"] if _tls.HAS_PYOPENSSL else [])
 needs_ipv6 = pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback (::1) on this machine")
-
-
-@pytest.fixture(scope="module")
-def scan_range(tmp_path_factory):
-    running = start_range(str(tmp_path_factory.mktemp("scan_range")))
-    yield running
-    running.stop()
 
 
 def endpoint_for(scan_range, name: str, **kwargs) -> _tls.Endpoint:

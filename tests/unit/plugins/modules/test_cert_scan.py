@@ -11,26 +11,6 @@ import pytest
 
 from ansible_collections.certfleet.tls.plugins.modules import cert_scan
 from ansible_collections.certfleet.tls.tests.scan_range.pki import pem_of
-from ansible_collections.certfleet.tls.tests.scan_range.range import start_range
-
-
-@pytest.fixture(scope="module")
-def scan_range(tmp_path_factory):
-    running = start_range(str(tmp_path_factory.mktemp("cert_scan_range")))
-    yield running
-    running.stop()
-
-
-def target(scan_range, scenario_name: str, **extra) -> dict:
-    host, port = scan_range.endpoints[scenario_name]
-    scenario = scan_range.scenario(scenario_name)
-    entry = {"host": host, "port": port, "server_name": scenario.server_name, "name": scenario_name}
-    if scenario.kind.startswith("smtp"):
-        entry["starttls"] = "smtp"
-    if scenario.expected_fingerprint:
-        entry["expected_fingerprint"] = scenario.expected_fingerprint
-    entry.update(extra)
-    return entry
 
 
 def base_args(scan_range, **extra) -> dict:
@@ -46,7 +26,7 @@ def failing(report: dict) -> dict:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_endpoint_class_in_one_call(run_module, scan_range, workers):
     names = list(scan_range.endpoints)
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, name) for name in names],
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target(name) for name in names],
                                                   workers=workers, concurrency=16))
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is False
@@ -68,12 +48,12 @@ def test_every_endpoint_class_in_one_call(run_module, scan_range, workers):
 
 
 def test_chain_details_of_a_result(run_module, scan_range):
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, "wrong_order")]))
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target("wrong_order")]))
     item = result["endpoints"][0]
     assert [entry["subject"] for entry in item["chain"]] == ["/CN=www.scan.test", "/CN=Scan Test Int A", "/CN=Scan Test Int B"]
     assert item["chain_order_ok"] is False and item["chain_complete"] is True and item["trusted"] is True
     assert item["problems"] == [f"chain_order: {item['checks']['chain_order']['message']}"]
-    without = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, "wrong_order")], include_chain=False))
+    without = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target("wrong_order")], include_chain=False))
     assert without["endpoints"][0]["chain"] == []
 
 
@@ -98,10 +78,10 @@ def test_lifecycle_managed_mode(run_module, scan_range, tmp_path):
     fullchain = tmp_path / "fullchain.pem"
     fullchain.write_bytes(pem_of(healthy.chain))
     entries = [
-        target(scan_range, "healthy", mode="lifecycle_managed", expected_certificate=str(fullchain), name="deployed"),
-        target(scan_range, "missing_intermediate", mode="lifecycle_managed", expected_certificate=str(fullchain), name="no-int"),
-        target(scan_range, "untrusted_private_ca", mode="lifecycle_managed", name="other",
-               expected_fingerprint="AB" * 32),
+        scan_range.scan_target("healthy", mode="lifecycle_managed", expected_certificate=str(fullchain), name="deployed"),
+        scan_range.scan_target("missing_intermediate", mode="lifecycle_managed", expected_certificate=str(fullchain), name="no-int"),
+        scan_range.scan_target("untrusted_private_ca", mode="lifecycle_managed", name="other",
+                               expected_fingerprint="AB" * 32),
     ]
     result = run_module(cert_scan.main, base_args(scan_range, targets=entries))
     deployed, no_int, other = result["endpoints"]
@@ -116,8 +96,8 @@ def test_lifecycle_managed_mode(run_module, scan_range, tmp_path):
 def test_named_trusted_ca_sets(run_module, scan_range):
     private_root = scan_range.pki.private_root.pem.decode()
     result = run_module(cert_scan.main, {
-        "targets": [target(scan_range, "untrusted_private_ca", trusted_ca_set="internal"),
-                    target(scan_range, "healthy", trusted_ca_set="internal")],
+        "targets": [scan_range.scan_target("untrusted_private_ca", trusted_ca_set="internal"),
+                    scan_range.scan_target("healthy", trusted_ca_set="internal")],
         "trusted_ca_sets": {"internal": {"system": False, "certificates": [private_root]}},
         "timeout": 2,
     })
@@ -127,7 +107,7 @@ def test_named_trusted_ca_sets(run_module, scan_range):
 
 
 def test_expected_subject_and_defaults(run_module, scan_range):
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, "healthy"), target(scan_range, "wrong_host")],
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target("healthy"), scan_range.scan_target("wrong_host")],
                                                   defaults={"expected_subject": {"CN": "www.scan.test"}}))
     healthy, wrong = result["endpoints"]
     assert healthy["checks"]["subject"]["status"] == "ok"
@@ -135,10 +115,10 @@ def test_expected_subject_and_defaults(run_module, scan_range):
 
 
 def test_thresholds(run_module, scan_range):
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, "expiring_20_days")],
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target("expiring_20_days")],
                                                   warning_days=10, critical_days=5))
     assert result["endpoints"][0]["status"] == "ok"
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, "expiring_20_days")],
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target("expiring_20_days")],
                                                   warning_days=60, critical_days=25))
     assert result["endpoints"][0]["checks"]["expiry"]["status"] == "critical"
 
@@ -147,7 +127,7 @@ def test_thresholds(run_module, scan_range):
 def test_results_path_streams_json_lines(run_module, scan_range, tmp_path, workers):
     path = tmp_path / "scan.jsonl"
     names = [name for name in scan_range.endpoints if name != "silent_port"]
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, name) for name in names] * 3,
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target(name) for name in names] * 3,
                                                   results_path=str(path), workers=workers))
     assert result["endpoints"] == [] and result["results_path"] == str(path)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -155,15 +135,15 @@ def test_results_path_streams_json_lines(run_module, scan_range, tmp_path, worke
     assert result["summary"]["total"] == len(lines)
     assert {item["status"] for item in lines} == {"ok", "warning", "critical"}
     assert not list(tmp_path.glob(".cert_scan.*"))
-    problems = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, name) for name in names],
+    problems = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target(name) for name in names],
                                                     results_path=str(path), return_endpoints="problems"))
     assert problems["endpoints"] and all(item["status"] != "ok" for item in problems["endpoints"])
 
 
 def test_deadline_bounds_the_task(run_module, scan_range):
-    silent = target(scan_range, "silent_port")
+    silent = scan_range.scan_target("silent_port")
     started = time.monotonic()
-    result = run_module(cert_scan.main, base_args(scan_range, targets=[target(scan_range, "healthy")] + [silent] * 100,
+    result = run_module(cert_scan.main, base_args(scan_range, targets=[scan_range.scan_target("healthy")] + [silent] * 100,
                                                   timeout=30, deadline=1.5, concurrency=16))
     assert time.monotonic() - started < 1.5 + 2.0
     summary = result["summary"]
@@ -172,7 +152,7 @@ def test_deadline_bounds_the_task(run_module, scan_range):
 
 
 def test_check_mode_scans(run_module, scan_range):
-    result = run_module(cert_scan.main, dict(base_args(scan_range, targets=[target(scan_range, "healthy")]), _ansible_check_mode=True))
+    result = run_module(cert_scan.main, dict(base_args(scan_range, targets=[scan_range.scan_target("healthy")]), _ansible_check_mode=True))
     assert not result.get("failed") and result["endpoints"][0]["outcome"] == "ok"
 
 

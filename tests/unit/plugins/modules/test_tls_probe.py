@@ -9,14 +9,6 @@ import pytest
 from ansible_collections.certfleet.tls.plugins.module_utils import _tls
 from ansible_collections.certfleet.tls.plugins.modules import tls_probe
 from ansible_collections.certfleet.tls.tests.scan_range.pki import pem_of
-from ansible_collections.certfleet.tls.tests.scan_range.range import start_range
-
-
-@pytest.fixture(scope="module")
-def scan_range(tmp_path_factory):
-    running = start_range(str(tmp_path_factory.mktemp("probe_range")))
-    yield running
-    running.stop()
 
 
 def args_for(scan_range, name: str, **extra) -> dict:
