@@ -9,9 +9,9 @@ import base64
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.certfleet.tls.plugins.module_utils._deploy import StoreNotReady, store_files
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import load_private_key, same_public_key
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy.artifacts import StoreNotReady, store_files
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import load_private_key, same_public_key
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "rollback"], "default": "present"},

@@ -1,10 +1,12 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters behind the apache_ssl role's decisions; the logic lives in module_utils/_apache.py."""
+"""Filters behind the apache_ssl role's decisions; the logic lives in module_utils/_deploy/apache.py."""
 
 from __future__ import annotations
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _apache, _deploy
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import apache as _apache
+
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import artifacts as _deploy
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 

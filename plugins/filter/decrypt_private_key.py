@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import load_private_key, serialize_private_key
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import load_private_key, serialize_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 
 def decrypt_private_key(data, passphrase=None):

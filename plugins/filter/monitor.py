@@ -1,10 +1,10 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters behind the cert_monitor role and the monitor / discover playbooks; the logic lives in module_utils/_monitor.py."""
+"""Filters behind the cert_monitor role and the monitor / discover playbooks; the logic lives in module_utils/_scan/monitor.py."""
 
 from __future__ import annotations
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _monitor
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import monitor as _monitor
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 

@@ -292,8 +292,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _notify
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._report import notify as _notify
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 
 def _empty_result(plan: dict | None) -> dict:

@@ -244,9 +244,9 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _reports
-from ansible_collections.certfleet.tls.plugins.module_utils._files import check_writable_directory, read_file, write_file_atomic
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._report import reports as _reports
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import check_writable_directory, read_file, write_file_atomic
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 DIRECTORY_MODE = 0o755
 FILE_MODE = "0644"

@@ -152,7 +152,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.certfleet.tls.plugins.module_utils._csr import (
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
     create_csr_pem,
     csr_matches,
     describe_csr,
@@ -160,14 +160,14 @@ from ansible_collections.certfleet.tls.plugins.module_utils._csr import (
     plan_request,
     policy_failure_message,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._csr_options import subject_argument_spec
-from ansible_collections.certfleet.tls.plugins.module_utils._files import (
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.options import subject_argument_spec
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import (
     check_writable_directory,
     read_file,
     write_with_module,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import key_info, load_private_key
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import key_info, load_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     CertfleetError,

@@ -148,10 +148,10 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.certfleet.tls.plugins.module_utils._csr import describe_csr, load_csr, policy_failure_message
-from ansible_collections.certfleet.tls.plugins.module_utils._files import read_file
-from ansible_collections.certfleet.tls.plugins.module_utils._profiles import check_request, resolve_profile
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import describe_csr, load_csr, policy_failure_message
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.profiles import check_request, resolve_profile
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     CertfleetError,

@@ -202,8 +202,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _transaction
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import transaction as _transaction
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 
 def _wanted(params: dict) -> tuple[list, list, list]:

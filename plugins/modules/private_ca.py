@@ -293,9 +293,9 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _ca
-from ansible_collections.certfleet.tls.plugins.module_utils._files import read_file
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     CertfleetError,

@@ -195,14 +195,16 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _ca, _chain
-from ansible_collections.certfleet.tls.plugins.module_utils._csr import load_csr
-from ansible_collections.certfleet.tls.plugins.module_utils._files import (
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
+
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import load_csr
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import (
     check_writable_directory,
     read_file,
     write_with_module,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     CertfleetError,

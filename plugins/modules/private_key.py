@@ -172,12 +172,12 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.certfleet.tls.plugins.module_utils._files import (
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import (
     check_writable_directory,
     read_file,
     write_with_module,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import (
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import (
     REGENERATE_CHOICES,
     generate_private_key,
     inspect_private_key_pem,
@@ -185,7 +185,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._keys import (
     plan_private_key,
     serialize_private_key,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     CertfleetError,

@@ -64,8 +64,8 @@ events:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.certfleet.tls.plugins.module_utils._store_events import record_events
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._store.events import record_events
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 
 def main():

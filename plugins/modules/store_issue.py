@@ -133,8 +133,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.certfleet.tls.plugins.module_utils._store_issue import IssueFailures, run_issue
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import (
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.issue import IssueFailures, run_issue
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     CertfleetError,

@@ -8,7 +8,7 @@ import functools
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certfleet.tls.plugins.module_utils._x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 
 def certfleet_filter(function):

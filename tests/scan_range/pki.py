@@ -180,6 +180,6 @@ def build_range_pki() -> RangePKI:
 
 def pb_fingerprint(issued: pb.Issued) -> str:
     """SHA-256 of a certificate as colon hex."""
-    from ansible_collections.certfleet.tls.plugins.module_utils._x509 import certificate_fingerprint  # pylint: disable=import-outside-toplevel
+    from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import certificate_fingerprint  # pylint: disable=import-outside-toplevel
 
     return certificate_fingerprint(issued.cert, "sha256")

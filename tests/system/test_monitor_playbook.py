@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from notify_peers import SMTP_PASSWORD, SMTP_USER
 from playbook_helpers import recap
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _monitor
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import monitor as _monitor
 from ansible_collections.certfleet.tls.tests.scan_range.pki import pem_of
 
 TOKEN = "tok-5b2e19-monitor-webhook-do-not-leak"

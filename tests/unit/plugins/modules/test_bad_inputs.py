@@ -11,7 +11,7 @@ from ansible_collections.certfleet.tls.plugins.modules import csr as csr_module
 from ansible_collections.certfleet.tls.plugins.modules import csr_info as csr_info_module
 from ansible_collections.certfleet.tls.plugins.modules import private_key as private_key_module
 from ansible_collections.certfleet.tls.plugins.modules import store_request as store_module
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import generate_private_key, serialize_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import generate_private_key, serialize_private_key
 
 PASSPHRASE = "Unit-Test-Passphrase-1"
 GOOD_DN = {

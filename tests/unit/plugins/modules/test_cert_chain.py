@@ -16,7 +16,7 @@ import threading
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _chain
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.modules import cert_chain
 from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils import pki_builder as pb
 

@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _files
+from ansible_collections.certfleet.tls.plugins.module_utils._common import files as _files
 from ansible_collections.certfleet.tls.plugins.modules import cert_report
 from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils.report_samples import endpoint, fleet
 

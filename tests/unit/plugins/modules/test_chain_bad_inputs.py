@@ -14,10 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _ca
-from ansible_collections.certfleet.tls.plugins.module_utils._csr import create_csr_pem
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import generate_private_key
-from ansible_collections.certfleet.tls.plugins.module_utils._store_request import run_request
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import create_csr_pem
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import generate_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._store.request import run_request
 from ansible_collections.certfleet.tls.plugins.modules import cert_chain
 from ansible_collections.certfleet.tls.plugins.modules import private_ca as private_ca_module
 from ansible_collections.certfleet.tls.plugins.modules import private_ca_certificate as issue_module

@@ -13,9 +13,9 @@ import subprocess
 
 import pytest
 
-from ansible_collections.certfleet.tls.plugins.module_utils._csr import create_csr_pem
-from ansible_collections.certfleet.tls.plugins.module_utils._keys import generate_private_key
-from ansible_collections.certfleet.tls.plugins.module_utils._store_request import run_request
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import create_csr_pem
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import generate_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._store.request import run_request
 from ansible_collections.certfleet.tls.plugins.modules import private_ca, private_ca_certificate, store_issue
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.certfleet.tls.plugins.module_utils import _tls
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls
 from ansible_collections.certfleet.tls.plugins.modules import tls_probe
 from ansible_collections.certfleet.tls.tests.scan_range.pki import pem_of
 
@@ -96,7 +96,7 @@ def test_no_fail_on_returns_the_network_outcome(run_module, scan_range):
 
 
 def test_sha1_thumbprint_like_appendix_a(run_module, scan_range):
-    from ansible_collections.certfleet.tls.plugins.module_utils._x509 import certificate_fingerprint  # pylint: disable=import-outside-toplevel
+    from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import certificate_fingerprint  # pylint: disable=import-outside-toplevel
 
     thumbprint = certificate_fingerprint(scan_range.scenario("healthy").chain[0].cert, "sha1").replace(":", "").lower()
     result = run_module(tls_probe.main, args_for(scan_range, "healthy", expected_fingerprint=thumbprint))

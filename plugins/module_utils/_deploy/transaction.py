@@ -1,0 +1,426 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""File transactions on a server: write a set of files and links, or put all of them back.
+
+This module is private to the certfleet.tls collection: its API may change
+without notice. It runs on the managed host (module deploy_files) and needs only the
+standard library.
+
+A transaction is a directory ``<transaction_dir>/<id>/`` holding ``manifest.json`` and a copy
+of every file it replaces. The manifest is written *before* the first change, so even a run
+killed half-way can be rolled back; files are written through a 0600 temporary file in the
+target directory and renamed into place, so no reader ever sees half a key or half a vhost.
+"""
+
+from __future__ import annotations
+
+import datetime
+import grp
+import hashlib
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import stat
+from dataclasses import dataclass, field
+
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import write_file_atomic
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+
+MANIFEST = "manifest.json"
+TRANSACTION_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+DEFAULT_KEEP = 5
+
+
+@dataclass
+class WantedFile:
+    """A file as it must be: content, mode and ownership; secret files are never diffed."""
+
+    path: str
+    content: bytes
+    mode: int
+    owner: str | None = None
+    group: str | None = None
+    secret: bool = False
+
+
+@dataclass
+class WantedLink:
+    """A symbolic link as it must be (Debian's sites-enabled / conf-enabled)."""
+
+    path: str
+    src: str
+
+
+@dataclass
+class WantedAbsent:
+    """A path that must not exist (a removed site's vhost, link, key or certificate)."""
+
+    path: str
+    secret: bool = False
+
+
+@dataclass
+class Change:
+    """One path that differs from what is wanted, and why."""
+
+    path: str
+    kind: str  # "file", "link" or "absent"
+    reasons: list[str]
+    wanted: WantedFile | WantedLink | WantedAbsent
+    before: bytes | None = None
+    before_link: str | None = None
+    missing_directory: str | None = None
+
+
+@dataclass
+class Plan:
+    """What a deployment would change; empty means nothing to write."""
+
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def parse_mode(value, *, what: str) -> int:
+    """'0640', '640', 0o640 or 416 -> 0o640; symbolic modes are refused."""
+    if isinstance(value, int):
+        mode = value
+    elif isinstance(value, str) and re.fullmatch(r"0?[0-7]{3,4}", value.strip()):
+        mode = int(value.strip(), 8)
+    else:
+        raise CertfleetError(f"{what}: mode must be octal such as '0640', not {value!r}")
+    if mode > 0o7777:
+        raise CertfleetError(f"{what}: mode {oct(mode)} is out of range")
+    return mode
+
+
+def resolve_owner(owner: str | None, group: str | None, *, what: str) -> tuple[int, int]:
+    """uid and gid for names (or numbers); -1 keeps the current one."""
+    uid = gid = -1
+    if owner not in (None, ""):
+        try:
+            uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(owner).pw_uid
+        except KeyError:
+            raise CertfleetError(f"{what}: user '{owner}' does not exist on this host") from None
+    if group not in (None, ""):
+        try:
+            gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise CertfleetError(f"{what}: group '{group}' does not exist on this host") from None
+    return uid, gid
+
+
+def _first_missing_directory(path: str) -> str | None:
+    """The top-most directory that must be created for ``path``, or None when its directory exists."""
+    directory = os.path.dirname(os.path.abspath(path))
+    missing = None
+    while directory and not os.path.isdir(directory):
+        if os.path.lexists(directory):
+            raise CertfleetError(f"{path}: '{directory}' exists and is not a directory")
+        missing = directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return missing
+
+
+def plan_changes(files: list[WantedFile], links: list[WantedLink], absent: list[WantedAbsent] | None = None) -> Plan:
+    """Compare every wanted file, link and absent path with the host; read-only."""
+    plan = Plan()
+    seen = set()
+    for wanted in files:
+        if wanted.path in seen:
+            raise CertfleetError(f"{wanted.path} is listed twice")
+        seen.add(wanted.path)
+        if not os.path.isabs(wanted.path):
+            raise CertfleetError(f"{wanted.path}: paths must be absolute")
+        uid, gid = resolve_owner(wanted.owner, wanted.group, what=wanted.path)
+        missing_directory = _first_missing_directory(wanted.path)
+        reasons, before = [], None
+        try:
+            info = os.lstat(wanted.path)
+        except FileNotFoundError:
+            info = None
+        if info is None:
+            reasons.append("created")
+        elif stat.S_ISDIR(info.st_mode):
+            raise CertfleetError(f"{wanted.path} is a directory, not a file")
+        elif stat.S_ISLNK(info.st_mode):
+            reasons.append("replaces a symbolic link")
+        else:
+            with open(wanted.path, "rb") as handle:
+                before = handle.read()
+            if before != wanted.content:
+                reasons.append("content")
+            if stat.S_IMODE(info.st_mode) != wanted.mode:
+                reasons.append(f"mode {oct(stat.S_IMODE(info.st_mode))[2:]:0>4} -> {oct(wanted.mode)[2:]:0>4}")
+            if (uid != -1 and info.st_uid != uid) or (gid != -1 and info.st_gid != gid):
+                reasons.append("owner")
+        if reasons:
+            plan.changes.append(Change(path=wanted.path, kind="file", reasons=reasons, wanted=wanted, before=before,
+                                       missing_directory=missing_directory))
+    for link in links:
+        if link.path in seen:
+            raise CertfleetError(f"{link.path} is listed twice")
+        seen.add(link.path)
+        if not os.path.isabs(link.path):
+            raise CertfleetError(f"{link.path}: paths must be absolute")
+        missing_directory = _first_missing_directory(link.path)
+        current = os.readlink(link.path) if os.path.islink(link.path) else None
+        if current == link.src:
+            continue
+        if current is None and os.path.lexists(link.path):
+            if os.path.isdir(link.path):
+                raise CertfleetError(f"{link.path} is a directory, not a link")
+            with open(link.path, "rb") as handle:
+                before = handle.read()
+            plan.changes.append(Change(path=link.path, kind="link", reasons=["replaces a file"], wanted=link,
+                                       before=before))
+            continue
+        plan.changes.append(Change(path=link.path, kind="link", reasons=["created" if current is None else "target"],
+                                   wanted=link, before_link=current, missing_directory=missing_directory))
+    for gone in absent or []:
+        if gone.path in seen:
+            raise CertfleetError(f"{gone.path} is listed twice")
+        seen.add(gone.path)
+        if not os.path.isabs(gone.path):
+            raise CertfleetError(f"{gone.path}: paths must be absolute")
+        if os.path.islink(gone.path):
+            plan.changes.append(Change(path=gone.path, kind="absent", reasons=["removed"], wanted=gone,
+                                       before_link=os.readlink(gone.path)))
+        elif os.path.isdir(gone.path):
+            raise CertfleetError(f"{gone.path} is a directory, not a file")
+        elif os.path.exists(gone.path):
+            with open(gone.path, "rb") as handle:
+                before = handle.read()
+            plan.changes.append(Change(path=gone.path, kind="absent", reasons=["removed"], wanted=gone, before=before))
+    return plan
+
+
+def diff_of(plan: Plan) -> list[dict]:
+    """Ansible diff entries; secret files show only that they change, never their content."""
+    entries = []
+    for change in plan.changes:
+        if change.kind == "absent":
+            before = (f"-> {change.before_link}\n" if change.before_link is not None
+                      else "(private key, not shown)\n" if change.wanted.secret else _text(change.before or b""))
+            entries.append({"before_header": change.path, "after_header": f"{change.path} (removed)",
+                            "before": before, "after": ""})
+        elif change.kind == "link":
+            entries.append({"before_header": change.path, "after_header": change.path,
+                            "before": f"-> {change.before_link}\n" if change.before_link else "(absent)\n",
+                            "after": f"-> {change.wanted.src}\n"})
+        elif change.wanted.secret:
+            entries.append({"before_header": change.path, "after_header": change.path,
+                            "before": "(private key, not shown)\n" if change.before is not None else "(absent)\n",
+                            "after": f"(private key, not shown: {', '.join(change.reasons)})\n"})
+        else:
+            entries.append({"before_header": change.path, "after_header": change.path,
+                            "before": _text(change.before) if change.before is not None else "",
+                            "after": _text(change.wanted.content)})
+    return entries
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def new_transaction_id(now: datetime.datetime | None = None) -> str:
+    """Sortable by time, unique by a random suffix."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
+
+
+def _entry_for(change: Change, number: int, directory: str) -> dict:
+    """Manifest entry describing what stood at the path before, saving file content beside it."""
+    entry = {"path": change.path, "created_directory": change.missing_directory}
+    if change.before_link is not None:
+        entry.update(kind="link", target=change.before_link)
+        return entry
+    try:
+        info = os.lstat(change.path)
+    except FileNotFoundError:
+        entry["kind"] = "absent"
+        return entry
+    if stat.S_ISLNK(info.st_mode):
+        entry.update(kind="link", target=os.readlink(change.path))
+        return entry
+    backup = f"{number:03d}.orig"
+    write_file_atomic(os.path.join(directory, backup), change.before if change.before is not None else _read(change.path),
+                      option="transaction_dir")
+    entry.update(kind="file", backup=backup, mode=stat.S_IMODE(info.st_mode), uid=info.st_uid, gid=info.st_gid,
+                 sha256=hashlib.sha256(_read(change.path)).hexdigest())
+    return entry
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _write_manifest(directory: str, manifest: dict) -> None:
+    write_file_atomic(os.path.join(directory, MANIFEST), (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(),
+                      option="transaction_dir")
+
+
+def _make_directories(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+
+
+def _apply(change: Change) -> None:
+    wanted = change.wanted
+    if isinstance(wanted, WantedAbsent):
+        if os.path.lexists(change.path):
+            os.unlink(change.path)
+        return
+    _make_directories(change.path)
+    if isinstance(wanted, WantedLink):
+        temporary = f"{change.path}.certfleet-{secrets.token_hex(4)}"
+        os.symlink(wanted.src, temporary)
+        os.replace(temporary, change.path)
+        return
+    if os.path.islink(change.path):
+        os.unlink(change.path)
+    write_file_atomic(change.path, wanted.content, option=change.path)
+    uid, gid = resolve_owner(wanted.owner, wanted.group, what=change.path)
+    # ownership first, then mode: a 0640 key is never readable by the wrong group
+    os.chown(change.path, uid, gid)
+    os.chmod(change.path, wanted.mode)
+
+
+def apply_plan(plan: Plan, *, transaction_dir: str, keep: int = DEFAULT_KEEP, now: datetime.datetime | None = None) -> str:
+    """Save what the plan replaces, then make every change; on any error put everything back. Returns the id."""
+    transaction_id = new_transaction_id(now)
+    directory = os.path.join(transaction_dir, transaction_id)
+    try:
+        os.makedirs(transaction_dir, mode=0o700, exist_ok=True)
+        os.mkdir(directory, 0o700)
+    except OSError as exc:
+        raise CertfleetError(f"transaction_dir: cannot create '{directory}' ({exc.strerror})") from None
+    manifest = {"id": transaction_id, "state": "prepared", "entries": []}
+    for number, change in enumerate(plan.changes):
+        manifest["entries"].append(_entry_for(change, number, directory))
+    _write_manifest(directory, manifest)
+    done = 0
+    try:
+        for change in plan.changes:
+            _apply(change)
+            done += 1
+    except (OSError, CertfleetError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        _restore_entries(manifest["entries"][:done + 1], directory)
+        manifest["state"] = "rolled_back"
+        _write_manifest(directory, manifest)
+        raise CertfleetError(f"writing {plan.changes[done].path} failed ({reason}); the {done} file(s) already "
+                             f"written were put back") from None
+    manifest["state"] = "applied"
+    _write_manifest(directory, manifest)
+    prune_transactions(transaction_dir, keep=keep)
+    return transaction_id
+
+
+def _restore_entries(entries: list[dict], directory: str) -> list[str]:
+    """Put each path back as the manifest describes it, last change first."""
+    restored = []
+    for entry in reversed(entries):
+        path = entry["path"]
+        kind = entry["kind"]
+        if kind == "absent":
+            if os.path.lexists(path):
+                os.unlink(path)
+                restored.append(path)
+        elif kind == "link":
+            if not (os.path.islink(path) and os.readlink(path) == entry["target"]):
+                temporary = f"{path}.certfleet-{secrets.token_hex(4)}"
+                os.symlink(entry["target"], temporary)
+                os.replace(temporary, path)
+                restored.append(path)
+        else:
+            original = _read(os.path.join(directory, entry["backup"]))
+            current = _read(path) if os.path.isfile(path) and not os.path.islink(path) else None
+            info = os.lstat(path) if current is not None else None
+            if (current != original or stat.S_IMODE(info.st_mode) != entry["mode"]
+                    or info.st_uid != entry["uid"] or info.st_gid != entry["gid"]):
+                if os.path.islink(path):
+                    os.unlink(path)
+                write_file_atomic(path, original, option=path)
+                os.chown(path, entry["uid"], entry["gid"])
+                os.chmod(path, entry["mode"])
+                restored.append(path)
+        created = entry.get("created_directory")
+        if created and os.path.isdir(created):
+            _remove_empty_directories(os.path.dirname(path), up_to=created)
+    return restored
+
+
+def _remove_empty_directories(directory: str, *, up_to: str) -> None:
+    """rmdir the directories created for a file, deepest first, while they are empty."""
+    up_to = os.path.abspath(up_to)
+    directory = os.path.abspath(directory)
+    while directory.startswith(up_to):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
+        if directory == up_to:
+            return
+        directory = os.path.dirname(directory)
+
+
+def load_manifest(transaction_dir: str, transaction_id: str) -> tuple[str, dict]:
+    """The transaction's directory and manifest, or a CertfleetError saying what is wrong."""
+    if not isinstance(transaction_id, str) or not TRANSACTION_ID_PATTERN.match(transaction_id):
+        raise CertfleetError(f"transaction: '{transaction_id}' is not a transaction id (like 20261203T101500Z-1a2b3c4d)")
+    directory = os.path.join(transaction_dir, transaction_id)
+    try:
+        with open(os.path.join(directory, MANIFEST), "rb") as handle:
+            manifest = json.loads(handle.read())
+    except FileNotFoundError:
+        raise CertfleetError(f"transaction {transaction_id} is not in {transaction_dir} (pruned, or another host's?)") from None
+    except ValueError as exc:
+        raise CertfleetError(f"transaction {transaction_id}: manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+        raise CertfleetError(f"transaction {transaction_id}: manifest has no entries list")
+    return directory, manifest
+
+
+def rollback_plan(transaction_dir: str, transaction_id: str) -> list[str]:
+    """Paths a rollback would touch (for check mode)."""
+    _directory, manifest = load_manifest(transaction_dir, transaction_id)
+    if manifest.get("state") == "rolled_back":
+        return []
+    return [entry["path"] for entry in manifest["entries"]]
+
+
+def rollback(transaction_dir: str, transaction_id: str) -> list[str]:
+    """Put back every path of the transaction; returns the paths that changed. Rolling back twice changes nothing."""
+    directory, manifest = load_manifest(transaction_dir, transaction_id)
+    if manifest.get("state") == "rolled_back":
+        return []
+    try:
+        restored = _restore_entries(manifest["entries"], directory)
+    except OSError as exc:
+        raise CertfleetError(f"rollback of {transaction_id} failed at {exc.filename} ({exc.strerror})") from None
+    manifest["state"] = "rolled_back"
+    _write_manifest(directory, manifest)
+    return restored
+
+
+def prune_transactions(transaction_dir: str, *, keep: int = DEFAULT_KEEP) -> list[str]:
+    """Remove all but the newest ``keep`` transactions (ids sort by time)."""
+    try:
+        names = sorted(name for name in os.listdir(transaction_dir) if TRANSACTION_ID_PATTERN.match(name))
+    except FileNotFoundError:
+        return []
+    removed = names[:-keep] if keep > 0 else names
+    for name in removed:
+        shutil.rmtree(os.path.join(transaction_dir, name), ignore_errors=True)
+    return removed

@@ -1,0 +1,1187 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Checks over the chain a TLS endpoint presented: expiry, completeness, order, trust, names, weak crypto.
+
+This module is private to the certfleet.tls collection: its API may change
+without notice.
+
+Pure functions and small classes over cryptography objects; no network I/O (``_tls``
+fetches the chain). Signature links, self-signed detection and path validation are
+``_chain``'s (``is_issued_by``, ``is_self_signed``, ``build_chain``, ``certificate_info``):
+``ChainAnalyzer`` only memoises them, because in a scan the same intermediates and roots
+come back for thousands of endpoints.
+
+Every check gives a status (``ok`` / ``warning`` / ``critical``) and a message; the
+endpoint's status is the worst of them. The severities are in ``CHECKS`` and docs/scanning.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+import re
+import ssl
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
+    HAS_CRYPTOGRAPHY,
+    CertfleetError,
+    fingerprint,
+    name_to_dict,
+    name_to_string,
+)
+
+if HAS_CRYPTOGRAPHY:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    from cryptography.x509.oid import NameOID
+
+STATUSES = ("ok", "warning", "critical")
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
+# check name -> what it looks at (warning / critical conditions are in the functions and docs/scanning.md)
+CHECKS = {
+    "connect": "the TCP connection and TLS handshake (critical on any network outcome but ok)",
+    "expiry": "days left on the leaf vs warning_days / critical_days; expired or not yet valid is critical",
+    "chain_complete": "the server sends every intermediate between the leaf and a trust anchor (or its own root)",
+    "chain_order": "each certificate is followed by its issuer; extra or misplaced certificates warn",
+    "trust": "X.509 path validation up to an anchor of the trusted CA set",
+    "hostname": "the name (SNI / host) is in the leaf's subjectAltName (DNS with RFC 6125 wildcards, or IP)",
+    "subject": "the leaf's subject DN has the expected CN / O / C (seed 003 §2.5 DN check)",
+    "fingerprint": "the leaf is the expected certificate (SHA-256 or SHA-1 fingerprint, seed 003 §4.4.1)",
+    "key_size": "RSA / DSA keys of leaf and intermediates >= min_rsa_bits, EC >= 256 bits",
+    "signature": "no SHA-1 or MD5 signature on the leaf or an intermediate",
+    "validity_period": "leaf validity no longer than max_validity_days (398, CA/Browser Forum)",
+    "self_signed": "the leaf is not self-signed",
+    "intermediate_expiry": "no intermediate expires before the leaf (critical when already expired)",
+}
+DEFAULT_WARNING_DAYS = 30
+DEFAULT_CRITICAL_DAYS = 14
+DEFAULT_MIN_RSA_BITS = 2048
+DEFAULT_MAX_VALIDITY_DAYS = 398
+WEAK_SIGNATURE_HASHES = ("md5", "sha1")
+MODES = ("monitored_only", "lifecycle_managed")
+
+SYSTEM_BUNDLE_CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",  # RHEL, Fedora
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  # RHEL 8+
+    "/etc/ssl/ca-bundle.pem",  # SUSE
+    "/etc/ssl/cert.pem",  # Alpine, BSDs, macOS
+)
+_HEX = re.compile(r"^[0-9A-F]+$")
+_MEMO_LIMIT = 50000
+
+
+# --------------------------------------------------------------------------------------------
+# settings
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds shared by every endpoint of a scan."""
+
+    warning_days: int = DEFAULT_WARNING_DAYS
+    critical_days: int = DEFAULT_CRITICAL_DAYS
+    min_rsa_bits: int = DEFAULT_MIN_RSA_BITS
+    max_validity_days: int = DEFAULT_MAX_VALIDITY_DAYS
+
+    def __post_init__(self) -> None:
+        if self.critical_days < 0 or self.warning_days < 0:
+            raise CertfleetError("warning_days and critical_days must not be negative")
+        if self.critical_days > self.warning_days:
+            raise CertfleetError(f"critical_days ({self.critical_days}) must not be larger than warning_days ({self.warning_days})")
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What one endpoint is checked against; None / empty switches the check off."""
+
+    hostname: str | None = None
+    fingerprint: str | None = None
+    intermediates: tuple = ()
+    subject: tuple = ()
+    trust: TrustStore | None = None
+    # lifecycle_managed endpoints use the CA set to judge completeness but are not trust-checked
+    # (seed 003 §2.5: their certificate was validated when it entered the store).
+    check_trust: bool = True
+
+    @property
+    def subject_dict(self) -> dict:
+        """The expected DN as {short name: value}."""
+        return dict(self.subject)
+
+
+def normalize_fingerprint(value: str) -> str:
+    """Upper-case hex without separators; SHA-256 (64 digits) or SHA-1 (40 digits, seed 003 appendix A)."""
+    text = re.sub(r"[\s:.-]", "", str(value or "")).upper()
+    if text.startswith("SHA256") or text.startswith("SHA1"):
+        text = text.split("=", 1)[-1] if "=" in text else text[6 if text.startswith("SHA256") else 4:]
+    if not _HEX.match(text) or len(text) not in (40, 64):
+        raise CertfleetError(f"expected fingerprint {value!r} is not a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint")
+    return text
+
+
+def _colon_hex(text: str) -> str:
+    return ":".join(text[i:i + 2] for i in range(0, len(text), 2))
+
+
+def subject_expectations(subject: dict | None) -> tuple:
+    """Validated, hashable expected DN from {CN: ..., O: ..., C: ...} (any short name of _x509.DN_FIELDS)."""
+    if not subject:
+        return ()
+    from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import DN_FIELDS  # pylint: disable=import-outside-toplevel
+
+    long_names = {long: short for short, long in DN_FIELDS}
+    shorts = {short for short, _long in DN_FIELDS}
+    result = []
+    for key, value in subject.items():
+        short = long_names.get(key, key)
+        if short not in shorts:
+            raise CertfleetError(f"expected subject: unknown attribute {key!r}; use {', '.join(sorted(shorts))}")
+        if value is None:
+            continue
+        result.append((short, str(value)))
+    return tuple(sorted(result))
+
+
+def expected_from_certificate(data: bytes, *, source: str) -> tuple[str, tuple]:
+    """(SHA-256 of the leaf, intermediates) from a PEM / DER / P7B file: cert.pem or fullchain.pem of the store."""
+    bundle = _chain.load_certificates(data, source=source)
+    if not bundle.certificates:
+        raise CertfleetError(f"{source}: no certificate found")
+    leaf = bundle.certificates[0].certificate
+    rest = tuple(item.certificate for item in bundle.certificates[1:] if not _chain.is_self_signed(item.certificate))
+    return normalize_fingerprint(_der_fingerprint(_der(leaf), "sha256")), expected_intermediates(rest)
+
+
+def expected_intermediates(certificates: Iterable) -> tuple:
+    """(certificate, SHA-256 digest) pairs for ``Expectations.intermediates``."""
+    return tuple((cert, hashlib.sha256(_der(cert)).digest()) for cert in certificates)
+
+
+# --------------------------------------------------------------------------------------------
+# trusted CA sets (seed 003 §2.12)
+
+
+def system_bundle_path() -> str | None:
+    """The operating system's CA bundle file, or None."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile) + SYSTEM_BUNDLE_CANDIDATES:
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _cn_key(name) -> str:
+    # A loose key (casefolded CN) that is equal whenever _chain's RFC 5280 name comparison is:
+    # only a prefilter, every candidate is confirmed by _chain.is_issued_by / build_chain.
+    try:
+        attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return ""
+    if not attributes:
+        return ""
+    value = attributes[0].value
+    return " ".join(str(value).split()).casefold() if isinstance(value, str) else ""
+
+
+class TrustStore:
+    """A named trusted CA set: system CAs and/or user PEMs, indexed for quick anchor lookup."""
+
+    def __init__(self, certificates: Iterable, *, name: str = "default", sources: Iterable[str] = (),
+                 warnings: Iterable[str] = ()) -> None:
+        self.name = name
+        self.sources = list(sources)
+        self.warnings = list(warnings)
+        self.anchors: list = []
+        self._by_cn: dict[str, list] = {}
+        seen = set()
+        for item in certificates:
+            sourced = item if isinstance(item, _chain.SourcedCertificate) else _chain.SourcedCertificate(item, name)
+            digest = hashlib.sha256(_der(sourced.certificate)).digest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            self.anchors.append(sourced)
+            self._by_cn.setdefault(_cn_key(sourced.certificate.subject), []).append((sourced, digest))
+        self.ident = hashlib.sha256(b"".join(sorted(seen))).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def candidates(self, certificate) -> list:
+        """(anchor, SHA-256 digest) pairs that may have issued ``certificate`` or share its subject (same CA)."""
+        keys = {_cn_key(certificate.issuer), _cn_key(certificate.subject)}
+        result = []
+        for key in keys:
+            result.extend(self._by_cn.get(key, ()))
+        return result
+
+    @classmethod
+    def load(cls, *, name: str = "default", system: bool = True, certificates: Iterable = (),
+             system_path: str | None = None) -> TrustStore:
+        """From the system bundle (when ``system``) plus user items: PEM/DER bytes or file paths."""
+        items = []
+        sources = []
+        warnings = []
+        if system:
+            path = system_path or system_bundle_path()
+            if path is None:
+                raise CertfleetError(f"trusted CA set {name}: no system CA bundle found (looked at {', '.join(SYSTEM_BUNDLE_CANDIDATES)})")
+            items.extend(_load_items(_read(path, what=f"trusted CA set {name}"), source=path, warnings=warnings))
+            sources.append(path)
+        for number, entry in enumerate(certificates, start=1):
+            if isinstance(entry, bytes):
+                data, source = entry, f"{name}#{number}"
+            elif isinstance(entry, str) and "-----BEGIN" in entry:
+                data, source = entry.encode("utf-8"), f"{name}#{number}"
+            elif isinstance(entry, str):
+                data, source = _read(entry, what=f"trusted CA set {name}"), entry
+            else:
+                raise CertfleetError(f"trusted CA set {name}: entry {number} must be a path or PEM text")
+            items.extend(_load_items(data, source=source, warnings=warnings))
+            sources.append(source)
+        if not items:
+            raise CertfleetError(f"trusted CA set {name} is empty: give system: true or certificates")
+        return cls(items, name=name, sources=sources, warnings=warnings)
+
+
+def _read(path: str, *, what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CertfleetError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
+def _load_items(data: bytes, *, source: str, warnings: list) -> list:
+    bundle = _chain.load_certificates(data, source=source)
+    warnings.extend(bundle.warnings)
+    return list(bundle.certificates)
+
+
+# --------------------------------------------------------------------------------------------
+# small pure checks
+
+
+@dataclass
+class Check:
+    """One check's verdict."""
+
+    name: str
+    status: str
+    message: str
+
+
+def worst(statuses: Iterable[str]) -> str:
+    """The most severe status (ok < warning < critical)."""
+    result = "ok"
+    for status in statuses:
+        if _RANK[status] > _RANK[result]:
+            result = status
+    return result
+
+
+def _der(certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+class _WithDer:
+    """A certificate that answers ``public_bytes(DER)`` with the bytes the server sent.
+
+    cryptography re-encodes a certificate on every ``public_bytes`` call (tens of microseconds);
+    _chain's helpers (fingerprints in ``certificate_info``, signature checks) only read attributes,
+    so they get this wrapper and the DER the handshake already has.
+    """
+
+    __slots__ = ("certificate", "der")
+
+    def __init__(self, certificate, der: bytes) -> None:
+        self.certificate = certificate
+        self.der = der
+
+    def public_bytes(self, encoding):
+        """DER from the wire; any other encoding from cryptography."""
+        if encoding == serialization.Encoding.DER:
+            return self.der
+        return self.certificate.public_bytes(encoding)
+
+    def __getattr__(self, name):
+        return getattr(self.certificate, name)
+
+
+def _der_fingerprint(der: bytes, algorithm: str) -> str:
+    return fingerprint(der, algorithm)
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def days_left(certificate, now: datetime.datetime) -> int:
+    """Whole days until notAfter (negative once expired)."""
+    return int((certificate.not_valid_after_utc - now).total_seconds() // 86400)
+
+
+def check_expiry(certificate, *, now: datetime.datetime, policy: Policy, left: int | None = None, end: str | None = None) -> Check:
+    """Days left vs the thresholds; expired and not-yet-valid are critical (``left`` / ``end`` when already known)."""
+    not_after = certificate.not_valid_after_utc
+    if now < certificate.not_valid_before_utc:
+        return Check("expiry", "critical", f"not yet valid: notBefore is {_iso(certificate.not_valid_before_utc)}")
+    left = days_left(certificate, now) if left is None else left
+    end = end or _iso(not_after)
+    if now > not_after:
+        return Check("expiry", "critical", f"expired on {end} ({-left} day(s) ago)")
+    if left < policy.critical_days:
+        return Check("expiry", "critical", f"expires on {end}: {left} day(s) left (< {policy.critical_days})")
+    if left < policy.warning_days:
+        return Check("expiry", "warning", f"expires on {end}: {left} day(s) left (< {policy.warning_days})")
+    return Check("expiry", "ok", f"expires on {end}: {left} day(s) left")
+
+
+def _extension(certificate, extension_class):
+    try:
+        return certificate.extensions.get_extension_for_class(extension_class).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError:
+        return None
+
+
+def _dns_matches(pattern: str, hostname: str) -> bool:
+    """RFC 6125 §6.4.3 as browsers apply it: exact, or ``*.`` as the whole leftmost label matching one label."""
+    pattern = pattern.rstrip(".").lower()
+    if pattern == hostname:
+        return True
+    if not pattern.startswith("*."):
+        return False
+    suffix = pattern[2:]
+    if "*" in suffix or "." not in suffix:
+        return False  # "*.*.x" and "*.com" are never honoured
+    label, _sep, rest = hostname.partition(".")
+    return bool(label) and rest == suffix
+
+
+def _a_label(hostname: str) -> str:
+    name = hostname.strip().rstrip(".")
+    if name.isascii():
+        return name.lower()
+    try:
+        return name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return name.lower()
+
+
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def _ip_literal(hostname: str):
+    """ipaddress object for an IPv4 / IPv6 literal (brackets and zone allowed), else None."""
+    text = hostname.strip("[]").split("%", 1)[0]
+    if ":" not in text and not _IPV4.match(text):
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+_UNSET = object()
+
+
+def hostname_matches(certificate, hostname: str, *, san=_UNSET) -> tuple[bool, str]:
+    """(matches?, explanation) for a DNS name or IP literal against the certificate's subjectAltName."""
+    if san is _UNSET:
+        san = _extension(certificate, x509.SubjectAlternativeName)
+    address = _ip_literal(hostname)
+    if san is None:
+        cns = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        cn = f" (its CN is {cns[0].value!r}, which clients no longer use for names)" if cns else ""
+        return False, f"the certificate has no subjectAltName{cn}"
+    if address is not None:
+        ips = san.get_values_for_type(x509.IPAddress)
+        if any(ip == address for ip in ips):
+            return True, f"IP address {address} is in the subjectAltName"
+        return False, f"IP address {address} is not among the subjectAltName IP addresses {[str(ip) for ip in ips]}"
+    name = _a_label(hostname)
+    patterns = san.get_values_for_type(x509.DNSName)
+    for pattern in patterns:
+        if _dns_matches(pattern, name):
+            return True, f"{name} matches subjectAltName {pattern}"
+    shown = ", ".join(patterns[:10]) + (", ..." if len(patterns) > 10 else "")
+    return False, f"{name} is not covered by the subjectAltName DNS names ({shown or 'none'})"
+
+
+def check_hostname(certificate, hostname: str, *, san=_UNSET) -> Check:
+    """Hostname check as a Check."""
+    ok, message = hostname_matches(certificate, hostname, san=san)
+    return Check("hostname", "ok" if ok else "critical", message)
+
+
+def _canonical(value: str) -> str:
+    return " ".join(str(value).split()).casefold()
+
+
+def check_subject(certificate, expected: dict) -> Check:
+    """Expected DN attributes (CN / O / C ...) against the leaf's subject, case- and space-insensitive."""
+    actual = name_to_dict(certificate.subject)
+    problems = []
+    for key, want in expected.items():
+        have = actual.get(key)
+        values = have if isinstance(have, list) else ([have] if have is not None else [])
+        if not any(_canonical(value) == _canonical(want) for value in values):
+            problems.append(f"{key} is {', '.join(map(repr, values)) or 'missing'}, expected {want!r}")
+    if problems:
+        return Check("subject", "critical", "subject DN differs: " + "; ".join(problems))
+    return Check("subject", "ok", "subject DN has " + ", ".join(f"{k}={v}" for k, v in expected.items()))
+
+
+def check_fingerprint(sha256: str, sha1: str, *, expected: str) -> Check:
+    """The presented leaf against the expected fingerprint (SHA-256 or SHA-1 by length)."""
+    algorithm, have = ("SHA-256", sha256) if len(expected) == 64 else ("SHA-1", sha1)
+    if have.replace(":", "") == expected:
+        return Check("fingerprint", "ok", f"the server presents the expected certificate ({algorithm} {have})")
+    return Check("fingerprint", "critical", f"the server presents a different certificate: {algorithm} {have}, "
+                                            f"expected {_colon_hex(expected)}")
+
+
+def key_description(public_key) -> tuple[str, int | None]:
+    """(type, bits) of a public key: RSA, DSA, EC (curve bits), Ed25519, Ed448."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSA", public_key.key_size
+    if isinstance(public_key, dsa.DSAPublicKey):
+        return "DSA", public_key.key_size
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return f"EC {public_key.curve.name}", public_key.curve.key_size
+    return type(public_key).__name__.replace("PublicKey", "").lstrip("_"), None
+
+
+def weak_key(certificate, *, min_rsa_bits: int) -> str | None:
+    """Why the key is too weak, or None."""
+    try:
+        kind, bits = key_description(certificate.public_key())
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return f"unreadable public key ({exc})"
+    if kind in ("RSA", "DSA") and bits is not None and bits < min_rsa_bits:
+        return f"{kind} {bits} bits (< {min_rsa_bits})"
+    if kind.startswith("EC") and bits is not None and bits < 256:
+        return f"{kind} {bits} bits (< 256)"
+    return None
+
+
+def signature_hash(certificate) -> str | None:
+    """Lower-case name of the signature's hash (sha256, sha1, md5), None for EdDSA or unknown."""
+    try:
+        algorithm = certificate.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return algorithm.name.lower() if algorithm is not None else None
+
+
+def validity_days(certificate) -> float:
+    """Length of the validity period in days."""
+    return (certificate.not_valid_after_utc - certificate.not_valid_before_utc).total_seconds() / 86400
+
+
+# --------------------------------------------------------------------------------------------
+# the analyzer
+
+
+@dataclass
+class ChainReport:
+    """Checks and facts of one presented chain."""
+
+    checks: list[Check]
+    status: str
+    facts: dict = field(default_factory=dict)
+    chain: list = field(default_factory=list)
+
+    def check(self, name: str) -> Check | None:
+        """The check called ``name``, if it ran."""
+        for item in self.checks:
+            if item.name == name:
+                return item
+        return None
+
+
+class ChainAnalyzer:
+    """Runs the checks; memoises _chain's signature, self-signed, info and path verdicts across endpoints."""
+
+    def __init__(self, *, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self._issued: dict[tuple[bytes, bytes], bool] = {}
+        self._self_signed: dict[bytes, bool] = {}
+        self._info: dict[bytes, dict] = {}
+        self._verdicts: dict[tuple, tuple[bool, str]] = {}
+
+    # -- memoised _chain primitives
+
+    def _limit(self, memo: dict) -> None:
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+
+    def issued_by(self, child, child_id: bytes, parent, parent_id: bytes) -> bool:
+        """_chain.is_issued_by, memoised by the two certificates' SHA-256."""
+        key = (child_id, parent_id)
+        found = self._issued.get(key)
+        if found is None:
+            self._limit(self._issued)
+            found = self._issued[key] = _chain.is_issued_by(child, parent)
+        return found
+
+    def self_signed(self, certificate, ident: bytes) -> bool:
+        """_chain.is_self_signed, memoised."""
+        found = self._self_signed.get(ident)
+        if found is None:
+            self._limit(self._self_signed)
+            found = self._self_signed[ident] = _chain.is_self_signed(certificate)
+        return found
+
+    def info(self, certificate, ident: bytes, *, cache: bool) -> dict:
+        """_chain.certificate_info (CA certificates memoised: they repeat across endpoints)."""
+        if cache:
+            found = self._info.get(ident)
+            if found is None:
+                self._limit(self._info)
+                found = self._info[ident] = _chain.certificate_info(certificate)
+            return dict(found)
+        return _chain.certificate_info(certificate)
+
+    def _path_verdict(self, certificates: list, ids: list[bytes], path: list[int], anchors: list, trust: TrustStore,
+                      now: datetime.datetime) -> tuple[bool, str]:
+        """(trusted, message) from _chain.build_chain; independent of the leaf once the leaf's issuer is fixed."""
+        key = (tuple(ids[1:]), tuple(path), trust.ident, tuple(id(anchor) for anchor in anchors), now.date())
+        found = self._verdicts.get(key) if len(path) > 1 else None
+        if found is not None:
+            return found
+        try:
+            result = _chain.build_chain(certificates[0], certificates[1:], trust_anchors=anchors, allow_incomplete=True,
+                                        catalog=[], now=now)
+        except CertfleetError as exc:
+            verdict = (False, str(exc))
+        else:
+            if result.complete:
+                top = result.sourced[-1] if result.root is None else result.root
+                verdict = (True, f"trusted by the CA set {trust.name} (anchor {name_to_string(top.certificate.subject) or '<empty subject>'})")
+            else:
+                verdict = (False, next((w for w in result.warnings if w.startswith("incomplete chain")), "no path to a trust anchor"))
+        if len(path) > 1:
+            self._limit(self._verdicts)
+            self._verdicts[key] = verdict
+        return verdict
+
+    def _anchors(self, certificates: list, ids: list[bytes], path: list[int], trust: TrustStore) -> list:
+        """Anchors that issued the top of the path, or that are the same CA (subject and key) as a node of it."""
+        found = {}
+        for position, index in enumerate(path):
+            node = certificates[index]
+            spki = None
+            for anchor, digest in trust.candidates(node):
+                if digest in found:
+                    continue
+                if position == len(path) - 1 and self.issued_by(node, ids[index], anchor.certificate, digest):
+                    found[digest] = anchor
+                    continue
+                if spki is None:
+                    spki = node.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+                anchor_spki = anchor.certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+                # A cross-signed CA: same subject and key as an anchor (RFC 5280 trust anchors are subject + key).
+                if anchor_spki == spki and _cn_key(anchor.certificate.subject) == _cn_key(node.subject):
+                    found[digest] = anchor
+        return list(found.values())
+
+    # -- the checks of one chain
+
+    def analyze(self, certificates: list, *, der: list | None = None, expect: Expectations | None = None,
+                now: datetime.datetime | None = None) -> ChainReport:
+        """Every applicable check over the chain as presented (leaf first)."""
+        expect = expect or Expectations()
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        policy = self.policy
+        if not certificates:
+            check = Check("chain_complete", "critical", "the server presented no certificate")
+            return ChainReport([check], "critical", {"chain_complete": False})
+        der = list(der) if der and len(der) == len(certificates) else [_der(cert) for cert in certificates]
+        ids = [hashlib.sha256(item).digest() for item in der]
+        certificates = list(certificates)
+        leaf = certificates[0]
+        checks: list[Check] = []
+        facts: dict = {}
+
+        # Chain description (subjects, fingerprints, validity): certificate_info of _chain, given the
+        # DER from the wire for the fingerprints; CA certificates memoised.
+        chain = [self.info(_WithDer(cert, der[i]) if i == 0 else cert, ids[i], cache=i > 0) for i, cert in enumerate(certificates)]
+        leaf_info = chain[0]
+        left = days_left(leaf, now)
+        facts.update(subject=leaf_info["subject"], issuer=leaf_info["issuer"], sha256=leaf_info["sha256"],
+                     sha1=leaf_info["sha1"], not_before=leaf_info["not_before"], not_after=leaf_info["not_after"],
+                     days_left=left, serial=leaf_info["serial"])
+        sans = _extension(leaf, x509.SubjectAlternativeName)
+        facts["subject_alt_name"] = ([str(v) for v in sans.get_values_for_type(x509.DNSName)]
+                                     + [str(v) for v in sans.get_values_for_type(x509.IPAddress)]) if sans is not None else []
+
+        checks.append(check_expiry(leaf, now=now, policy=policy, left=left, end=leaf_info["not_after"]))
+
+        # Order: follow issuers through the presented certificates.
+        path = [0]
+        used = {0}
+        while not self.self_signed(certificates[path[-1]], ids[path[-1]]):
+            top = path[-1]
+            nxt = next((j for j in range(1, len(certificates)) if j not in used
+                        and self.issued_by(certificates[top], ids[top], certificates[j], ids[j])), None)
+            if nxt is None:
+                break
+            path.append(nxt)
+            used.add(nxt)
+        checks.append(self._order_check(certificates, chain, path, used))
+        facts["chain_order_ok"] = checks[-1].status == "ok"
+
+        top = certificates[path[-1]]
+        top_self_signed = self.self_signed(top, ids[path[-1]])
+        anchors = self._anchors(certificates, ids, path, expect.trust) if expect.trust is not None else []
+        complete = self._completeness_check(certificates, chain, path, top_self_signed, anchors, expect, ids)
+        checks.append(complete)
+        facts["chain_complete"] = None if complete.message.startswith("not checked") else complete.status == "ok"
+
+        if expect.trust is not None and expect.check_trust:
+            if anchors:
+                trusted, message = self._path_verdict(certificates, ids, path, anchors, expect.trust, now)
+            elif top_self_signed:
+                trusted, message = False, (f"the chain ends at the self-signed {chain[path[-1]]['subject'] or '<empty subject>'}, "
+                                           f"which is not in the trusted CA set {expect.trust.name}")
+            else:
+                trusted, message = False, (f"no certificate of the trusted CA set {expect.trust.name} issued "
+                                           f"{chain[path[-1]]['subject'] or '<empty subject>'} (issuer {chain[path[-1]]['issuer']})")
+            checks.append(Check("trust", "ok" if trusted else "critical", message if trusted else f"not trusted: {message}"))
+            facts["trusted"] = trusted
+        else:
+            facts["trusted"] = None
+
+        if expect.hostname:
+            checks.append(check_hostname(leaf, expect.hostname, san=sans))
+            facts["hostname_ok"] = checks[-1].status == "ok"
+        else:
+            facts["hostname_ok"] = None
+        if expect.subject:
+            checks.append(check_subject(leaf, expect.subject_dict))
+        if expect.fingerprint:
+            checks.append(check_fingerprint(leaf_info["sha256"], leaf_info["sha1"], expected=expect.fingerprint))
+            facts["matches_expected"] = checks[-1].status == "ok"
+        else:
+            facts["matches_expected"] = None
+
+        on_path = [i for i in path if i == 0 or not self.self_signed(certificates[i], ids[i])]
+        try:
+            kind, bits = key_description(leaf.public_key())
+        except (ValueError, UnsupportedAlgorithm):
+            kind, bits = "unknown", None
+        leaf_hash = signature_hash(leaf)
+        checks.append(self._key_check(certificates, chain, on_path, leaf_key=(kind, bits)))
+        checks.append(self._signature_check(certificates, chain, on_path, leaf_hash=leaf_hash))
+        period = validity_days(leaf)
+        if period > policy.max_validity_days:
+            checks.append(Check("validity_period", "warning", f"the leaf is valid for {period:.0f} days (> {policy.max_validity_days})"))
+        else:
+            checks.append(Check("validity_period", "ok", f"the leaf is valid for {period:.0f} days"))
+        if top_self_signed and path == [0]:
+            checks.append(Check("self_signed", "warning", "the leaf certificate is self-signed"))
+        else:
+            checks.append(Check("self_signed", "ok", "the leaf is issued by a CA"))
+        checks.append(self._intermediate_expiry_check(certificates, chain, path[1:], ids, now))
+
+        facts.update(key_type=kind, key_bits=bits, signature_hash=leaf_hash)
+        return ChainReport(checks, worst(check.status for check in checks), facts, chain)
+
+    def _order_check(self, certificates: list, chain: list, path: list[int], used: set) -> Check:
+        constraints = _extension(certificates[0], x509.BasicConstraints)
+        if constraints is not None and constraints.ca and any(
+                (_extension(c, x509.BasicConstraints) is None or not _extension(c, x509.BasicConstraints).ca) for c in certificates[1:]):
+            return Check("chain_order", "critical", f"the first certificate sent ({chain[0]['subject']}) is a CA certificate; "
+                                                    f"the server certificate must come first")
+        problems = []
+        if path != list(range(len(path))):
+            expected = " -> ".join(chain[i]["subject"] or "<empty>" for i in path)
+            presented = " -> ".join(f"#{i + 1}" for i in path)
+            problems.append(f"not in issuing order: the chain is {expected}, but it is sent as certificates {presented}")
+        extra = [i for i in range(len(certificates)) if i not in used]
+        for i in extra:
+            problems.append(f"certificate #{i + 1} ({chain[i]['subject'] or '<empty>'}) is not part of the leaf's chain")
+        if problems:
+            return Check("chain_order", "warning", "; ".join(problems))
+        return Check("chain_order", "ok", f"{len(certificates)} certificate(s) in issuing order")
+
+    def _completeness_check(self, certificates: list, chain: list, path: list[int], top_self_signed: bool, anchors: list,
+                            expect: Expectations, ids: list[bytes]) -> Check:
+        presented = set(ids)
+        missing_expected = [cert for cert, digest in expect.intermediates if digest not in presented]
+        top = chain[path[-1]]
+        if missing_expected:
+            names = ", ".join(name_to_string(cert.subject) or "<empty>" for cert in missing_expected)
+            return Check("chain_complete", "critical", f"the server does not send the intermediate(s) of the expected chain: {names}")
+        if top_self_signed:
+            return Check("chain_complete", "ok", "complete: the chain ends at a self-signed certificate sent by the server"
+                         if len(path) > 1 else "complete: the leaf is self-signed")
+        if anchors:
+            return Check("chain_complete", "ok", f"complete: the chain reaches {name_to_string(anchors[0].certificate.subject) or '<empty>'} "
+                                                 f"of the trusted CA set {expect.trust.name}")
+        if expect.trust is None:
+            if expect.intermediates:
+                return Check("chain_complete", "ok", "every intermediate of the expected chain is sent")
+            return Check("chain_complete", "ok", "not checked: no trusted CA set to tell a missing intermediate from a root")
+        for cert, digest in expect.intermediates:
+            if self.issued_by(certificates[path[-1]], ids[path[-1]], cert, digest):
+                return Check("chain_complete", "critical", f"missing intermediate: {name_to_string(cert.subject)} (issuer of "
+                                                           f"{top['subject']}) is not sent")
+        return Check("chain_complete", "critical",
+                     f"incomplete chain: the issuer of {top['subject'] or '<empty>'} ({top['issuer'] or '<empty>'}) is neither "
+                     f"sent by the server nor in the trusted CA set {expect.trust.name}: a missing intermediate, or a root "
+                     f"to add to the trusted CA set")
+
+    def _key_check(self, certificates: list, chain: list, indexes: list[int], *, leaf_key: tuple) -> Check:
+        problems = []
+        for i in indexes:
+            reason = weak_key(certificates[i], min_rsa_bits=self.policy.min_rsa_bits)
+            if reason:
+                problems.append(f"{'leaf' if i == 0 else 'intermediate'} {chain[i]['subject'] or '<empty>'}: {reason}")
+        if problems:
+            return Check("key_size", "critical", "weak key: " + "; ".join(problems))
+        kind, bits = leaf_key
+        return Check("key_size", "ok", f"leaf key {kind}" + (f" {bits} bits" if bits else ""))
+
+    def _signature_check(self, certificates: list, chain: list, indexes: list[int], *, leaf_hash: str | None) -> Check:
+        problems = []
+        for i in indexes:
+            algorithm = leaf_hash if i == 0 else signature_hash(certificates[i])
+            if algorithm in WEAK_SIGNATURE_HASHES:
+                problems.append(f"{'leaf' if i == 0 else 'intermediate'} {chain[i]['subject'] or '<empty>'} is signed with {algorithm.upper()}")
+        if problems:
+            return Check("signature", "critical", "weak signature: " + "; ".join(problems))
+        return Check("signature", "ok", f"leaf signed with {(leaf_hash or 'EdDSA').upper()}")
+
+    def _intermediate_expiry_check(self, certificates: list, chain: list, indexes: list[int], ids: list[bytes],
+                                   now: datetime.datetime) -> Check:
+        leaf_end = certificates[0].not_valid_after_utc
+        expired = []
+        early = []
+        for i in indexes:
+            cert = certificates[i]
+            if self.self_signed(cert, ids[i]):
+                continue
+            if cert.not_valid_after_utc < now:
+                expired.append(f"{chain[i]['subject'] or '<empty>'} expired on {chain[i]['not_after']}")
+            elif cert.not_valid_after_utc < leaf_end:
+                early.append(f"{chain[i]['subject'] or '<empty>'} expires on {chain[i]['not_after']}, before the leaf "
+                             f"({_iso(leaf_end)})")
+        if expired:
+            return Check("intermediate_expiry", "critical", "expired intermediate: " + "; ".join(expired))
+        if early:
+            return Check("intermediate_expiry", "warning", "intermediate expires before the leaf: " + "; ".join(early))
+        return Check("intermediate_expiry", "ok", "no intermediate expires before the leaf")
+
+
+# --------------------------------------------------------------------------------------------
+# endpoint reports and the summary
+
+
+def endpoint_report(result, report: ChainReport | None, *, include_chain: bool = True, extra: dict | None = None) -> dict:
+    """JSON-ready result of one endpoint: handshake facts, check facts, checks by name, the presented chain."""
+    endpoint = result.endpoint
+    data = {
+        "index": endpoint.index,
+        "host": endpoint.host,
+        "port": endpoint.port,
+        "server_name": result.server_name,
+        "starttls": endpoint.starttls,
+        "address": result.address,
+        "outcome": result.outcome,
+        "outcome_message": result.message,
+        "protocol": result.protocol,
+        "cipher": result.cipher,
+        "elapsed_ms": round(result.elapsed * 1000, 1),
+    }
+    if extra:
+        data.update(extra)
+    facts_keys = ("subject", "issuer", "sha256", "sha1", "serial", "not_before", "not_after", "days_left", "subject_alt_name",
+                  "key_type", "key_bits", "signature_hash", "matches_expected", "chain_complete", "chain_order_ok", "trusted",
+                  "hostname_ok")
+    if report is None:
+        data.update({key: None for key in facts_keys})
+        data["status"] = "critical"
+        data["checks"] = {"connect": {"status": "critical", "message": result.message}}
+        data["problems"] = [f"connect: {result.message}"]
+        data["chain"] = []
+        return data
+    data.update({key: report.facts.get(key) for key in facts_keys})
+    checks = {"connect": {"status": "ok", "message": f"{result.protocol or 'TLS'} {result.cipher or ''}".strip()}}
+    checks.update({check.name: {"status": check.status, "message": check.message} for check in report.checks})
+    data["status"] = report.status
+    data["checks"] = checks
+    data["problems"] = [f"{check.name}: {check.message}" for check in report.checks if check.status != "ok"]
+    notes = list(result.notes)
+    if notes:
+        data["notes"] = notes
+    data["chain"] = [
+        {key: info[key] for key in ("subject", "issuer", "sha256", "sha1", "serial", "not_before", "not_after", "is_ca", "self_signed")}
+        for info in report.chain
+    ] if include_chain else []
+    return data
+
+
+def evaluate(result, analyzer: ChainAnalyzer, *, expect: Expectations | None = None, include_chain: bool = True,
+             extra: dict | None = None, now: datetime.datetime | None = None) -> dict:
+    """``endpoint_report`` for one HandshakeResult: checks when the handshake succeeded, a connect failure otherwise."""
+    if not result.ok:
+        return endpoint_report(result, None, include_chain=include_chain, extra=extra)
+    report = analyzer.analyze(result.certificates, der=result.der, expect=expect, now=now)
+    return endpoint_report(result, report, include_chain=include_chain, extra=extra)
+
+
+class Summary:
+    """Counts over a stream of endpoint reports (constant memory)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_status = {status: 0 for status in STATUSES}
+        self.by_outcome: dict[str, int] = {}
+        self.by_check: dict[str, dict[str, int]] = {}
+        self.expiring_within_warning = 0
+        self.expired = 0
+
+    def add(self, report: dict) -> None:
+        """Count one endpoint report."""
+        self.total += 1
+        self.by_status[report["status"]] += 1
+        self.by_outcome[report["outcome"]] = self.by_outcome.get(report["outcome"], 0) + 1
+        for name, check in report["checks"].items():
+            if check["status"] != "ok":
+                counts = self.by_check.setdefault(name, {"warning": 0, "critical": 0})
+                counts[check["status"]] += 1
+        left = report.get("days_left")
+        if left is not None and left < 0:
+            self.expired += 1
+        elif report["checks"].get("expiry", {}).get("status") in ("warning", "critical"):
+            self.expiring_within_warning += 1
+
+    def as_dict(self) -> dict:
+        """The counts as plain data."""
+        return {
+            "total": self.total,
+            "ok": self.by_status["ok"],
+            "warning": self.by_status["warning"],
+            "critical": self.by_status["critical"],
+            "by_outcome": dict(sorted(self.by_outcome.items())),
+            "by_check": dict(sorted(self.by_check.items())),
+            "expired": self.expired,
+            "expiring": self.expiring_within_warning,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# options shared by tls_probe and cert_scan, and the scan plan
+
+
+def read_certificate_option(value: str, *, option: str) -> tuple[bytes, str]:
+    """(bytes, source label) from an option that holds PEM text or a path."""
+    text = str(value)
+    if "-----BEGIN" in text:
+        return text.encode("utf-8"), option
+    if not os.path.isfile(text):
+        raise CertfleetError(f"{option}: {text!r} is neither PEM text nor an existing file")
+    return _read(text, what=option), text
+
+
+def expectations_for(*, hostname: str | None, expected_fingerprint: str | None = None,
+                     expected_certificate: str | None = None, expected_subject: dict | None = None,
+                     trust: TrustStore | None = None, mode: str = "monitored_only", what: str = "") -> Expectations:
+    """Expectations from module-style options (what = option prefix for messages)."""
+    if mode not in MODES:
+        raise CertfleetError(f"{what}mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if expected_fingerprint and expected_certificate:
+        raise CertfleetError(f"{what}expected_fingerprint and expected_certificate are mutually exclusive")
+    try:
+        fingerprint_value = normalize_fingerprint(expected_fingerprint) if expected_fingerprint else None
+    except CertfleetError as exc:
+        raise CertfleetError(f"{what}{exc}") from None
+    intermediates: tuple = ()
+    if expected_certificate:
+        data, source = read_certificate_option(expected_certificate, option=f"{what}expected_certificate")
+        fingerprint_value, intermediates = expected_from_certificate(data, source=source)
+    if mode == "lifecycle_managed" and not fingerprint_value:
+        raise CertfleetError(f"{what}mode lifecycle_managed needs expected_certificate or expected_fingerprint "
+                             f"(the current certificate of the store, seed 003 §2.5)")
+    return Expectations(hostname=hostname or None, fingerprint=fingerprint_value, intermediates=intermediates,
+                        subject=subject_expectations(expected_subject), trust=trust,
+                        check_trust=mode == "monitored_only")
+
+
+TARGET_KEYS = frozenset(("host", "port", "server_name", "sni", "name", "mode", "expected_fingerprint", "expected_certificate",
+                         "expected_subject", "trusted_ca_set", "starttls", "check_hostname"))
+RANGE_KEYS = frozenset(("cidr", "ports", "server_name", "sni", "name", "mode", "expected_subject", "trusted_ca_set", "starttls",
+                        "check_hostname"))
+
+
+@dataclass
+class EndpointSpec:
+    """What the scanner carries through ``Endpoint.data``: the expectations and the labels for the report."""
+
+    expect: Expectations
+    extra: dict
+
+
+class ScanPlan:
+    """Validated targets and ranges: counts up front, endpoints lazily (10,000s without a list in memory)."""
+
+    def __init__(self, *, targets: list | None = None, ranges: list | None = None, trusted_ca_sets: dict | None = None,
+                 default_trusted_ca_set: str = "default", defaults: dict | None = None, max_endpoints: int = 65536,
+                 system_path: str | None = None) -> None:
+        from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls  # pylint: disable=import-outside-toplevel
+
+        self._tls = _tls
+        self.defaults = dict(defaults or {})
+        self.set_options = {"default": {"system": True, "certificates": []}}
+        for name, options in (trusted_ca_sets or {}).items():
+            options = options or {}
+            unknown = set(options) - {"system", "certificates"}
+            if unknown:
+                raise CertfleetError(f"trusted_ca_sets.{name}: unknown key(s) {', '.join(sorted(unknown))}; use system, certificates")
+            self.set_options[name] = {"system": bool(options.get("system", True)), "certificates": list(options.get("certificates") or [])}
+        self.default_set = default_trusted_ca_set
+        self.system_path = system_path
+        self._stores: dict[str, TrustStore] = {}
+        self.warnings: list[str] = []
+        self.targets: list[tuple] = []  # (host, port, server_name, starttls, spec)
+        self.ranges: list[tuple] = []  # (networks, ports, server_name, starttls, spec)
+        self.total = 0
+        for number, target in enumerate(targets or [], start=1):
+            self._add_target(target, what=f"targets[{number}]: ")
+        for number, entry in enumerate(ranges or [], start=1):
+            self._add_range(entry, what=f"ranges[{number}]: ")
+        if self.total == 0:
+            raise CertfleetError("nothing to scan: give targets and/or ranges")
+        if self.total > max_endpoints:
+            raise CertfleetError(f"{self.total} endpoints planned, more than max_endpoints ({max_endpoints}); raise max_endpoints "
+                                 f"or split the ranges")
+
+    def trust_store(self, name: str, *, what: str = "") -> TrustStore:
+        """The trusted CA set called ``name``, loaded once."""
+        if name not in self.set_options:
+            raise CertfleetError(f"{what}trusted CA set {name!r} is not defined; defined: {', '.join(sorted(self.set_options))}")
+        if name not in self._stores:
+            options = self.set_options[name]
+            store = TrustStore.load(name=name, system=options["system"], certificates=options["certificates"],
+                                    system_path=self.system_path)
+            self.warnings.extend(store.warnings[:5])
+            self._stores[name] = store
+        return self._stores[name]
+
+    def _merged(self, entry, *, what: str, keys: frozenset) -> dict:
+        if not isinstance(entry, dict):
+            raise CertfleetError(f"{what}expected a dict or a host:port string, got {type(entry).__name__}")
+        unknown = set(entry) - keys
+        if unknown:
+            raise CertfleetError(f"{what}unknown key(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(keys))}")
+        merged = {key: value for key, value in self.defaults.items() if key in keys and key not in ("host", "port", "cidr", "name")}
+        merged.update({key: value for key, value in entry.items() if value is not None})
+        if "sni" in merged:
+            merged.setdefault("server_name", merged.pop("sni"))
+        return merged
+
+    def _spec(self, merged: dict, *, host: str | None, port: int, what: str) -> tuple[EndpointSpec, str | None]:
+        mode = merged.get("mode", "monitored_only")
+        server_name = merged.get("server_name")
+        starttls = merged.get("starttls", "none")
+        if starttls not in self._tls.STARTTLS_PROTOCOLS:
+            raise CertfleetError(f"{what}starttls must be one of {', '.join(self._tls.STARTTLS_PROTOCOLS)}, not {starttls!r}")
+        name_to_check = server_name or (host if host and not self._tls.is_ip_address(host) else None)
+        check = merged.get("check_hostname")
+        if check is None:
+            check = name_to_check is not None
+        elif check and name_to_check is None:
+            name_to_check = host
+        store = self.trust_store(merged.get("trusted_ca_set", self.default_set), what=what)
+        expect = expectations_for(hostname=name_to_check if check and mode == "monitored_only" else None,
+                                  expected_fingerprint=merged.get("expected_fingerprint"),
+                                  expected_certificate=merged.get("expected_certificate"),
+                                  expected_subject=merged.get("expected_subject") if mode == "monitored_only" else None,
+                                  trust=store, mode=mode, what=what)
+        extra = {"name": merged.get("name"), "mode": mode, "trusted_ca_set": store.name}
+        return EndpointSpec(expect=expect, extra=extra), server_name
+
+    def _add_target(self, target, *, what: str) -> None:
+        if isinstance(target, str):
+            target = {"host": target}
+        merged = self._merged(target, what=what, keys=TARGET_KEYS)
+        if not merged.get("host"):
+            raise CertfleetError(f"{what}host is required")
+        if merged.get("port") is not None:
+            host, port = self._tls.parse_host_port(str(merged["host"]))[0], merged["port"]
+        else:
+            host, port = self._tls.parse_host_port(str(merged["host"]), default_port=int(self.defaults.get("port") or 443))
+        spec, server_name = self._spec(merged, host=host, port=port, what=what)
+        # Validate host, port, SNI and STARTTLS now, before any connection.
+        self._tls.make_endpoint(host, port, server_name=server_name, starttls=merged.get("starttls", "none"))
+        self.targets.append((host, int(port), server_name, merged.get("starttls", "none"), spec))
+        self.total += 1
+
+    def _add_range(self, entry, *, what: str) -> None:
+        if isinstance(entry, str):
+            entry = {"cidr": entry}
+        merged = self._merged(entry, what=what, keys=RANGE_KEYS)
+        if not merged.get("cidr"):
+            raise CertfleetError(f"{what}cidr is required")
+        cidrs = merged["cidr"] if isinstance(merged["cidr"], list) else [merged["cidr"]]
+        networks = [self._tls.parse_network(cidr, what=f"{what}cidr") for cidr in cidrs]
+        ports = self._tls.parse_ports(merged.get("ports") or self.defaults.get("ports") or [443], what=f"{what}ports")
+        spec, server_name = self._spec(merged, host=None, port=0, what=what)
+        self._tls.make_endpoint("127.0.0.1", 1, server_name=server_name, starttls=merged.get("starttls", "none"))
+        self.ranges.append((networks, ports, server_name, merged.get("starttls", "none"), spec))
+        self.total += sum(self._tls.network_size(network) for network in networks) * len(ports)
+
+    def endpoints(self):
+        """Every endpoint, lazily, numbered in plan order."""
+        index = 0
+        for host, port, server_name, starttls, spec in self.targets:
+            yield self._tls.Endpoint(host=host, port=port, server_name=server_name, starttls=starttls, index=index, data=spec)
+            index += 1
+        for networks, ports, server_name, starttls, spec in self.ranges:
+            for network in networks:
+                for address in self._tls.network_addresses(network):
+                    for port in ports:
+                        yield self._tls.Endpoint(host=address, port=port, server_name=server_name, starttls=starttls,
+                                                 index=index, data=spec)
+                        index += 1
+
+
+def run_scan(plan: ScanPlan, *, analyzer: ChainAnalyzer | None = None, concurrency: int = 64, timeout: float = 10.0,
+             deadline: float | None = None, backend: str = "auto", include_chain: bool = True, scanner=None,
+             resolver=None, workers: int = 1):
+    """Scan and check every endpoint of the plan: yields endpoint reports (dicts) as they complete.
+
+    ``workers`` > 1 forks that many processes, each scanning and checking its share (every
+    ``workers``-th endpoint of the plan) with ``concurrency / workers`` handshakes in flight, so a
+    scan can use every core: one process tops out at a few hundred handshakes a second.
+    """
+    from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls  # pylint: disable=import-outside-toplevel
+
+    analyzer = analyzer or ChainAnalyzer()
+    if workers > 1 and plan.total > 1 and _fork_context() is not None:
+        yield from _run_workers(plan, analyzer=analyzer, concurrency=concurrency, timeout=timeout, deadline=deadline,
+                                backend=backend, include_chain=include_chain, scanner=scanner, resolver=resolver,
+                                workers=min(workers, plan.total))
+        return
+    scanner = scanner or _tls.scan
+    for result in scanner(plan.endpoints(), concurrency=concurrency, timeout=timeout, deadline=deadline, backend=backend,
+                          resolver=resolver):
+        spec = result.endpoint.data
+        yield evaluate(result, analyzer, expect=spec.expect, include_chain=include_chain, extra=spec.extra)
+
+
+def _fork_context():
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:  # pragma: no cover - no fork on this platform: one process
+        return None
+
+
+class _Share:
+    """The endpoints of one worker: every ``workers``-th of the plan, from ``number``."""
+
+    def __init__(self, plan: ScanPlan, number: int, workers: int) -> None:
+        self.plan = plan
+        self.number = number
+        self.workers = workers
+        self.total = len(range(number, plan.total, workers))
+
+    def endpoints(self):
+        return (endpoint for endpoint in self.plan.endpoints() if endpoint.index % self.workers == self.number)
+
+
+_BATCH = 32
+_BATCH_SECONDS = 0.05
+
+
+def _worker_main(conn, share: _Share, options: dict, deadline_at: float | None) -> None:
+    """Child process: scan the share, send reports in small batches, then None (or ('error', text))."""
+    import time  # pylint: disable=import-outside-toplevel
+
+    try:
+        deadline = None
+        if deadline_at is not None:
+            deadline = max(deadline_at - time.monotonic(), 0.001)
+        batch: list = []
+        sent_at = time.monotonic()
+        for report in run_scan(share, deadline=deadline, workers=1, **options):
+            batch.append(report)
+            now = time.monotonic()
+            if len(batch) >= _BATCH or now - sent_at > _BATCH_SECONDS:
+                conn.send(batch)
+                batch, sent_at = [], now
+        if batch:
+            conn.send(batch)
+        conn.send(None)
+    except BaseException as exc:  # pylint: disable=broad-exception-caught
+        try:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        except (OSError, ValueError):
+            pass
+    finally:
+        conn.close()
+
+
+def _run_workers(plan: ScanPlan, *, analyzer: ChainAnalyzer, concurrency: int, timeout: float, deadline: float | None,
+                 backend: str, include_chain: bool, scanner, resolver, workers: int):
+    import sys  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    from multiprocessing.connection import wait  # pylint: disable=import-outside-toplevel
+
+    context = _fork_context()
+    options = {"analyzer": ChainAnalyzer(policy=analyzer.policy), "concurrency": max(1, -(-concurrency // workers)),
+               "timeout": timeout, "backend": backend, "include_chain": include_chain, "scanner": scanner,
+               "resolver": resolver}
+    deadline_at = time.monotonic() + deadline if deadline else None
+    # Anything buffered would be written again by each child when it exits.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    processes = []
+    connections = {}
+    try:
+        for number in range(workers):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_worker_main, args=(sender, _Share(plan, number, workers), options, deadline_at),
+                                      name=f"certfleet-scan-{number}", daemon=True)
+            process.start()
+            sender.close()
+            processes.append(process)
+            connections[receiver] = number
+        while connections:
+            for conn in wait(list(connections)):
+                try:
+                    message = conn.recv()
+                except EOFError:
+                    number = connections.pop(conn)
+                    raise CertfleetError(f"scan worker {number} ended without finishing its share "
+                                         f"(exit code {processes[number].exitcode})") from None
+                if message is None:
+                    del connections[conn]
+                    conn.close()
+                elif isinstance(message, tuple):
+                    raise CertfleetError(f"scan worker {connections[conn]} failed: {message[1]}")
+                else:
+                    yield from message
+    finally:
+        for conn in connections:
+            conn.close()
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join(5)

@@ -1,0 +1,226 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Keys and CSRs for many certificate definitions in the store, in one pass.
+
+This module is private to the certfleet.tls collection: its API may change
+without notice. Three phases keep a failed run from writing anything: check
+every definition, compute every new artifact in memory, then write.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
+    create_csr_pem,
+    csr_matches,
+    describe_csr,
+    load_csr,
+    plan_request,
+)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file, write_file_atomic
+from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import (
+    generate_private_key,
+    key_info,
+    key_mismatches,
+    load_private_key,
+    serialize_private_key,
+)
+from ansible_collections.certfleet.tls.plugins.module_utils._store.store import (
+    append_history,
+    archive_files,
+    certificate_dir,
+    dump_state,
+    ensure_directory,
+    load_state,
+    normalise_definition,
+    request_hash,
+    request_options,
+    sha256_hex,
+    utc_now,
+)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+
+PENDING_STATUS = "pending_issuance"
+
+
+class PolicyViolations(CertfleetError):
+    """Some definitions break their CA profile; ``reports`` maps name -> policy."""
+
+    def __init__(self, message: str, reports: dict):
+        super().__init__(message)
+        self.reports = reports
+
+
+def check_definitions(definitions: list, *, defaults: dict | None, profiles: dict | None) -> tuple[list[dict], list[str]]:
+    """Phase 1: normalise and policy-check every definition; raise PolicyViolations listing all problems."""
+    planned, warnings, failures, names = [], [], {}, set()
+    for raw in definitions:
+        definition, definition_warnings = normalise_definition(raw, defaults)
+        if definition["name"] in names:
+            raise CertfleetError(f"definitions: name '{definition['name']}' appears more than once")
+        names.add(definition["name"])
+        warnings.extend(definition_warnings)
+        key_spec = definition["key"]
+        wanted_key = {"type": key_spec["type"], "size": key_spec["size"] if key_spec["type"] == "RSA" else None,
+                      "curve": key_spec["curve"] if key_spec["type"] == "ECC" else None}
+        request = plan_request(request_options(definition, profiles), public_key_info=wanted_key)
+        if request["policy"]["errors"]:
+            failures[definition["name"]] = request["policy"]
+        planned.append({"definition": definition, "request": request})
+    if failures:
+        details = " | ".join(f"{name}: {'; '.join(policy['errors'])}" for name, policy in failures.items())
+        raise PolicyViolations(f"{len(failures)} definition(s) break their CA profile, nothing was written: {details}", failures)
+    return planned, warnings
+
+
+def _fast_path_ok(state: dict, *, wanted_hash: str, key_data: bytes | None, csr_data: bytes | None) -> bool:
+    # The recorded hashes prove the files are the ones this module wrote for
+    # this exact request, so the keys need not be decrypted on re-runs.
+    return (
+        key_data is not None and csr_data is not None
+        and state.get("request_hash") == wanted_hash
+        and state.get("key", {}).get("file_sha256") == sha256_hex(key_data)
+        and state.get("csr", {}).get("file_sha256") == sha256_hex(csr_data)
+    )
+
+
+def compute_definition(item: dict, *, store_path: str, passphrase: str, check_mode: bool, verify_passphrase: bool) -> dict:
+    """Phase 2 for one definition: decide and build new key / CSR / state in memory."""
+    definition, request = item["definition"], item["request"]
+    name = definition["name"]
+    directory = certificate_dir(store_path, name)
+    key_spec = definition["key"]
+    state = load_state(directory)
+    key_path, csr_path = os.path.join(directory, "key.pem"), os.path.join(directory, "csr.pem")
+    key_data, csr_data = read_file(key_path, option=f"{name}: key.pem"), read_file(csr_path, option=f"{name}: csr.pem")
+    wanted = {"subject": request["subject"], "subject_alt_names": request["subject_alt_name"], "digest": definition["digest"]}
+    wanted_hash = request_hash(subject=request["subject"], subject_alt_name=request["subject_alt_name"],
+                               digest=definition["digest"], key=key_spec, profile=request["policy"]["profile"])
+    outcome = {"name": name, "directory": directory, "actions": [], "events": [], "writes": {}, "state": state,
+               "request": request, "definition": definition}
+    if _fast_path_ok(state, wanted_hash=wanted_hash, key_data=key_data, csr_data=csr_data):
+        if verify_passphrase:
+            # Checking one key per run catches a wrong store passphrase for ~1 ms.
+            load_private_key(key_data, passphrase, source=f"{name}: key.pem (store passphrase)")
+        outcome["csr_pem"] = csr_data
+        return outcome
+
+    key = None
+    if key_data is not None:
+        key = load_private_key(key_data, passphrase, source=f"{name}: key.pem (store passphrase)")
+        mismatches = key_mismatches(key, key_type=key_spec["type"], size=key_spec["size"], curve=key_spec["curve"])
+        if mismatches:
+            outcome["actions"].append(f"key replaced: {'; '.join(mismatches)}")
+            outcome["archive"] = ["key.pem", "csr.pem"]
+            key = None
+    if key is None:
+        outcome["actions"].append("key generated")
+        if check_mode:
+            outcome["csr_pem"] = None
+            outcome["actions"].append("csr generated")
+            return outcome
+        key = generate_private_key(key_type=key_spec["type"], size=key_spec["size"], curve=key_spec["curve"])
+        outcome["writes"]["key.pem"] = serialize_private_key(key, passphrase=passphrase)
+        outcome["events"].append({"event": "key_generated", **{k: v for k, v in key_info(key).items() if v is not None}})
+    elif sha256_hex(key_data) != state.get("key", {}).get("file_sha256"):
+        outcome["actions"].append("state recorded")
+
+    csr_pem = csr_data
+    if "key.pem" in outcome["writes"] or not csr_matches(csr_data, private_key=key, **wanted):
+        outcome["actions"].append("csr generated")
+        csr_pem = create_csr_pem(key, **wanted)
+        outcome["writes"]["csr.pem"] = csr_pem
+        if csr_data is not None and "archive" not in outcome:
+            outcome["archive"] = ["csr.pem"]
+        outcome["events"].append({"event": "csr_generated", "subject": describe_csr(load_csr(csr_pem))["subject_string"],
+                                  "subject_alt_name": request["subject_alt_name"], "profile": request["policy"]["profile"]})
+    outcome["csr_pem"] = csr_pem
+    new_state = dict(state)
+    new_state.update(
+        name=name,
+        status=PENDING_STATUS if {"key.pem", "csr.pem"} & set(outcome["writes"]) else state.get("status", PENDING_STATUS),
+        issuer=definition["issuer"],
+        request_hash=wanted_hash,
+        key=dict(key_info(key), file_sha256=sha256_hex(outcome["writes"].get("key.pem", key_data))),
+        csr={"file_sha256": sha256_hex(csr_pem), "subject": request["subject"], "subject_alt_name": request["subject_alt_name"],
+             "digest": definition["digest"]},
+        policy_warnings=request["policy"]["warnings"],
+    )
+    if new_state != state:
+        new_state["updated"] = utc_now()
+        outcome["writes"]["state.json"] = dump_state(new_state)
+        if not outcome["actions"]:
+            outcome["actions"].append("state recorded")
+    return outcome
+
+
+def write_outcome(outcome: dict) -> None:
+    """Phase 3 for one definition: archive, then write each file atomically, then log history."""
+    if not outcome["writes"]:
+        return
+    directory = outcome["directory"]
+    ensure_directory(directory)
+    if outcome.get("archive"):
+        label = utc_now().replace(":", "") + "-replaced"
+        archived = archive_files(directory, outcome["archive"], label=label)
+        if archived:
+            outcome["events"].insert(0, {"event": "archived", "files": outcome["archive"], "to": os.path.relpath(archived, directory)})
+    # Key first, state last: a crash in between leaves a state.json whose
+    # hashes do not match, which the next run detects and repairs.
+    for filename in ("key.pem", "csr.pem", "state.json"):
+        if filename in outcome["writes"]:
+            write_file_atomic(os.path.join(directory, filename), outcome["writes"][filename], option=f"{outcome['name']}: {filename}")
+    now = utc_now()
+    append_history(directory, [dict(event, time=now) for event in outcome["events"]])
+
+
+def summarise(outcome: dict) -> dict:
+    """What the module returns for one definition (no key material)."""
+    request = outcome["request"]
+    state = outcome.get("state") or {}
+    csr_pem = outcome.get("csr_pem")
+    result = {
+        "name": outcome["name"],
+        "changed": bool(outcome["actions"]),
+        "actions": outcome["actions"],
+        "store_dir": outcome["directory"],
+        "status": PENDING_STATUS if {"key.pem", "csr.pem"} & set(outcome["writes"]) else state.get("status", PENDING_STATUS),
+        "issuer": outcome["definition"]["issuer"],
+        "subject": request["subject"],
+        "subject_alt_name": request["subject_alt_name"],
+        "policy": request["policy"],
+        "csr": csr_pem.decode("ascii") if csr_pem else None,
+    }
+    if csr_pem:
+        info = describe_csr(load_csr(csr_pem))
+        result.update(subject_string=info["subject_string"], key_fingerprint=info["public_key"]["fingerprint"])
+    return result
+
+
+def run_request(
+    *,
+    store_path: str,
+    definitions: list,
+    passphrase: str,
+    defaults: dict | None = None,
+    profiles: dict | None = None,
+    check_mode: bool = False,
+) -> dict:
+    """Ensure key.pem, csr.pem, state.json and history for every definition; returns the summary."""
+    if not passphrase:
+        raise CertfleetError("passphrase: the store passphrase is required (keys are encrypted at rest); keep it in Ansible Vault")
+    planned, warnings = check_definitions(definitions, defaults=defaults, profiles=profiles)
+    outcomes = []
+    passphrase_verified = False
+    for item in planned:
+        outcome = compute_definition(item, store_path=store_path, passphrase=passphrase, check_mode=check_mode,
+                                     verify_passphrase=not passphrase_verified)
+        # Any existing key that was opened proves the passphrase for the rest.
+        passphrase_verified = passphrase_verified or "key generated" not in outcome["actions"]
+        outcomes.append(outcome)
+    if not check_mode:
+        for outcome in outcomes:
+            write_outcome(outcome)
+    results = [summarise(outcome) for outcome in outcomes]
+    return {"changed": any(r["changed"] for r in results), "certificates": results, "warnings": warnings}

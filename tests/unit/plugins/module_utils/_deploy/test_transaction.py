@@ -1,0 +1,216 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""File transactions: plan, apply, roll back exactly, prune; failures put back what was written."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import transaction as tx
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def _snapshot(root) -> dict:
+    """Every path under root with its kind, content or target, and mode."""
+    result = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            if os.path.islink(path):
+                result[path] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                result[path] = ("dir", _mode(path))
+            else:
+                with open(path, "rb") as handle:
+                    result[path] = ("file", handle.read(), _mode(path))
+    return result
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A small Apache-like tree with an existing vhost, key and enabled link."""
+    etc = tmp_path / "etc"
+    (etc / "sites-available").mkdir(parents=True)
+    (etc / "sites-enabled").mkdir()
+    (etc / "private").mkdir(mode=0o710)
+    (etc / "sites-available" / "a.conf").write_text("old vhost\n")
+    (etc / "private" / "a.key").write_bytes(b"old key\n")
+    os.chmod(etc / "private" / "a.key", 0o600)
+    os.symlink("../sites-available/a.conf", etc / "sites-enabled" / "a.conf")
+    return tmp_path
+
+
+def _wanted(root):
+    etc = root / "etc"
+    files = [
+        tx.WantedFile(path=str(etc / "private" / "a.key"), content=b"new key\n", mode=0o600, secret=True),
+        tx.WantedFile(path=str(etc / "sites-available" / "a.conf"), content=b"new vhost\n", mode=0o644),
+        tx.WantedFile(path=str(etc / "certs" / "deep" / "a.pem"), content=b"cert\n", mode=0o644),
+    ]
+    links = [tx.WantedLink(path=str(etc / "sites-enabled" / "b.conf"), src=str(etc / "sites-available" / "a.conf"))]
+    return files, links
+
+
+@pytest.mark.parametrize("value, expected", [("0640", 0o640), ("640", 0o640), (0o600, 0o600), ("0755", 0o755), (" 0644 ", 0o644)])
+def test_parse_mode(value, expected):
+    assert tx.parse_mode(value, what="x") == expected
+
+
+@pytest.mark.parametrize("value", ["u+rw", "rw-r--r--", "0999", None, "07777777"])
+def test_parse_mode_refuses(value):
+    with pytest.raises(CertfleetError, match="mode"):
+        tx.parse_mode(value, what="x")
+
+
+def test_unknown_owner_is_named():
+    with pytest.raises(CertfleetError, match="user 'no-such-user-certfleet' does not exist"):
+        tx.resolve_owner("no-such-user-certfleet", None, what="/x")
+    with pytest.raises(CertfleetError, match="group 'no-such-group-certfleet' does not exist"):
+        tx.resolve_owner(None, "no-such-group-certfleet", what="/x")
+
+
+def test_plan_lists_reasons_and_is_read_only(site):
+    before = _snapshot(site)
+    files, links = _wanted(site)
+    plan = tx.plan_changes(files, links)
+    reasons = {change.path: change.reasons for change in plan.changes}
+    assert reasons[files[0].path] == ["content"]
+    assert reasons[files[1].path] == ["content"]
+    assert reasons[files[2].path] == ["created"]
+    assert plan.changes[2].missing_directory == str(site / "etc" / "certs")
+    assert reasons[links[0].path] == ["created"]
+    assert _snapshot(site) == before
+
+
+def test_diff_never_shows_a_secret(site):
+    files, links = _wanted(site)
+    diff = tx.diff_of(tx.plan_changes(files, links))
+    text = json.dumps(diff)
+    assert "new key" not in text and "old key" not in text
+    assert "old vhost" in text and "new vhost" in text
+    assert any(entry["after"].startswith("->") for entry in diff)
+
+
+def test_apply_then_rollback_restores_exactly(site):
+    before = _snapshot(site)
+    files, links = _wanted(site)
+    transactions = site / "tx"
+    transaction = tx.apply_plan(tx.plan_changes(files, links), transaction_dir=str(transactions))
+    assert (site / "etc" / "private" / "a.key").read_bytes() == b"new key\n"
+    assert _mode(site / "etc" / "private" / "a.key") == 0o600
+    assert (site / "etc" / "certs" / "deep" / "a.pem").read_bytes() == b"cert\n"
+    assert os.readlink(site / "etc" / "sites-enabled" / "b.conf") == files[1].path
+    assert _mode(transactions / transaction) == 0o700
+    # the second plan is empty: idempotent
+    assert not tx.plan_changes(*_wanted(site)).changed
+    restored = tx.rollback(str(transactions), transaction)
+    assert set(restored) == {f.path for f in files} | {links[0].path}
+    after = {path: value for path, value in _snapshot(site).items() if not path.startswith(str(transactions))}
+    assert after == before
+    # rolling back twice changes nothing
+    assert tx.rollback(str(transactions), transaction) == []
+
+
+def test_mode_change_alone_is_a_change_and_is_rolled_back(site):
+    key = site / "etc" / "private" / "a.key"
+    wanted = [tx.WantedFile(path=str(key), content=b"old key\n", mode=0o640)]
+    plan = tx.plan_changes(wanted, [])
+    assert plan.changes[0].reasons == ["mode 0600 -> 0640"]
+    transaction = tx.apply_plan(plan, transaction_dir=str(site / "tx"))
+    assert _mode(key) == 0o640
+    tx.rollback(str(site / "tx"), transaction)
+    assert _mode(key) == 0o600
+
+
+def test_file_in_the_way_of_a_directory_is_refused_before_writing(site):
+    files, links = _wanted(site)
+    blocker = site / "etc" / "blocked"
+    blocker.write_text("a file where a directory is needed\n")
+    files.append(tx.WantedFile(path=str(blocker / "x.pem"), content=b"x", mode=0o644))
+    before = _snapshot(site)
+    with pytest.raises(CertfleetError, match="exists and is not a directory"):
+        tx.plan_changes(files, links)
+    assert before == _snapshot(site)
+
+
+def test_failure_during_apply_rolls_back(site, monkeypatch):
+    files, links = _wanted(site)
+    before = _snapshot(site)
+    real_apply = tx._apply  # pylint: disable=protected-access
+    calls = []
+
+    def failing_apply(change):
+        calls.append(change.path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", change.path)
+        real_apply(change)
+
+    monkeypatch.setattr(tx, "_apply", failing_apply)
+    with pytest.raises(CertfleetError, match="No space left on device.*put back"):
+        tx.apply_plan(tx.plan_changes(files, links), transaction_dir=str(site / "tx"))
+    after = {path: value for path, value in _snapshot(site).items() if not path.startswith(str(site / "tx"))}
+    assert after == before
+    manifest = json.loads(next((site / "tx").glob("*/manifest.json")).read_text())
+    assert manifest["state"] == "rolled_back"
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    names = [f"2026120{day}T000000Z-0000000{day}" for day in range(1, 8)]
+    for name in names:
+        (tmp_path / name).mkdir()
+    (tmp_path / "unrelated").mkdir()
+    removed = tx.prune_transactions(str(tmp_path), keep=3)
+    assert removed == names[:4]
+    assert sorted(os.listdir(tmp_path)) == sorted(names[4:] + ["unrelated"])
+
+
+@pytest.mark.parametrize("transaction, message", [
+    ("../../etc", "is not a transaction id"),
+    ("20261203T000000Z-deadbeef", "is not in"),
+])
+def test_rollback_errors(tmp_path, transaction, message):
+    with pytest.raises(CertfleetError, match=message):
+        tx.rollback(str(tmp_path), transaction)
+
+
+def test_directory_in_the_way_is_refused(site):
+    with pytest.raises(CertfleetError, match="is a directory"):
+        tx.plan_changes([tx.WantedFile(path=str(site / "etc" / "private"), content=b"x", mode=0o600)], [])
+    with pytest.raises(CertfleetError, match="listed twice"):
+        tx.plan_changes([tx.WantedFile(path="/tmp/x", content=b"x", mode=0o600)] * 2, [])
+    with pytest.raises(CertfleetError, match="absolute"):
+        tx.plan_changes([tx.WantedFile(path="relative/x", content=b"x", mode=0o600)], [])
+
+
+def test_absent_paths_are_removed_in_the_transaction_and_come_back_on_rollback(site):
+    before = _snapshot(site)
+    etc = site / "etc"
+    absent = [tx.WantedAbsent(str(etc / "sites-enabled" / "a.conf")), tx.WantedAbsent(str(etc / "sites-available" / "a.conf")),
+              tx.WantedAbsent(str(etc / "private" / "a.key"), secret=True), tx.WantedAbsent(str(etc / "never-there.pem"))]
+    plan = tx.plan_changes([], [], absent)
+    assert [change.path for change in plan.changes] == [item.path for item in absent[:3]]  # a missing path is no change
+    diff = json.dumps(tx.diff_of(plan))
+    assert "old vhost" in diff and "old key" not in diff and "(removed)" in diff
+    transactions = site / "tx"
+    transaction = tx.apply_plan(plan, transaction_dir=str(transactions))
+    assert not any(os.path.lexists(item.path) for item in absent)
+    assert not tx.plan_changes([], [], absent).changed  # idempotent
+    assert set(tx.rollback(str(transactions), transaction)) == {item.path for item in absent[:3]}
+    after = {path: value for path, value in _snapshot(site).items() if not path.startswith(str(transactions))}
+    assert after == before  # the link is a link again, the key 0600 again
+
+
+def test_absent_refuses_a_directory_and_a_path_listed_twice(site):
+    with pytest.raises(CertfleetError, match="is a directory"):
+        tx.plan_changes([], [], [tx.WantedAbsent(str(site / "etc" / "private"))])
+    vhost = str(site / "etc" / "sites-available" / "a.conf")
+    with pytest.raises(CertfleetError, match="listed twice"):
+        tx.plan_changes([tx.WantedFile(vhost, b"x", 0o644)], [], [tx.WantedAbsent(vhost)])
