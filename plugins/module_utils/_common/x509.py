@@ -55,6 +55,21 @@ else:  # pragma: no cover
     OID_SHORT_NAMES = {}
 
 
+def extension_value(certificate, extension_class):
+    """The value of one extension of a certificate or CSR, None when it is absent or cannot be decoded.
+
+    cryptography parses extensions lazily: a malformed or duplicated extension raises only when it
+    is read (``ValueError``, ``x509.DuplicateExtension``). Treating it as absent keeps every caller's
+    verdict on the parts it can read; signature and path checks still apply.
+    """
+    try:
+        return certificate.extensions.get_extension_for_class(extension_class).value
+    except x509.ExtensionNotFound:
+        return None
+    except (ValueError, x509.DuplicateExtension):
+        return None
+
+
 def fingerprint(data: bytes, algorithm: str = "sha256") -> str:
     """Colon-separated upper-case hex digest, the way OpenSSL and browsers print it."""
     digest = hashlib.new(algorithm, data).hexdigest().upper()

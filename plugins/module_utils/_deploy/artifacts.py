@@ -13,62 +13,15 @@ file in the wrong order or for another issuer, an encrypted key Apache cannot op
 from __future__ import annotations
 
 import datetime
-import os
 
-from ansible_collections.certfleet.tls.plugins.module_utils._chain.chain import (
-    certificate_info,
-    check_key_matches,
-    fullchain_pem,
-    is_issued_by,
-    is_self_signed,
-    load_certificates,
-    load_private_key,
-)
-from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
+from ansible_collections.certfleet.tls.plugins.module_utils._chain.chain import certificate_info, fullchain_pem
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import serialize_private_key
-from ansible_collections.certfleet.tls.plugins.module_utils._store.store import certificate_dir
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, certificate_fingerprint, name_to_string
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, certificate_fingerprint
+from ansible_collections.certfleet.tls.plugins.module_utils._store.store import load_current
 
 ENTRY_KEYS = {"name", "key_path", "certificate_path", "chain_path", "key_mode", "key_owner", "key_group", "key_passphrase",
               "certificate_mode", "owner", "group"}
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _store_file(directory: str, name: str, *, definition: str) -> bytes:
-    data = read_file(os.path.join(directory, name), option=f"{definition}/{name}")
-    if data is None:
-        raise CertfleetError(f"{definition}: {name} is missing from the store ({directory}); run certfleet.tls.request "
-                             f"(and drop the CA's certificate into incoming/ for a manual CA) first")
-    return data
-
-
-def check_chain(leaf, intermediates: list, *, definition: str, now: datetime.datetime) -> None:
-    """Each certificate must be issued by the next one, and none may be expired or not yet valid."""
-    for certificate in [leaf] + intermediates:
-        if now > certificate.not_valid_after_utc:
-            raise CertfleetError(f"{definition}: {name_to_string(certificate.subject)} expired on "
-                                 f"{_iso(certificate.not_valid_after_utc)}")
-        if now < certificate.not_valid_before_utc:
-            raise CertfleetError(f"{definition}: {name_to_string(certificate.subject)} is not valid before "
-                                 f"{_iso(certificate.not_valid_before_utc)}")
-    if is_self_signed(leaf):
-        if intermediates:
-            raise CertfleetError(f"{definition}: the certificate is self-signed, yet chain.pem holds "
-                                 f"{len(intermediates)} certificate(s)")
-        return
-    if not intermediates:
-        return
-    child = leaf
-    for position, parent in enumerate(intermediates, start=1):
-        if not is_issued_by(child, parent):
-            wanted = name_to_string(child.issuer)
-            raise CertfleetError(
-                f"{definition}: chain.pem certificate {position} ({name_to_string(parent.subject)}) did not issue "
-                f"{name_to_string(child.subject)}, whose issuer is {wanted}: a chain for the wrong issuer, or out of order")
-        child = parent
 
 
 def certificate_files(store_path: str, entry: dict, *, passphrase: str | None, fullchain: bool | None = None,
@@ -88,23 +41,8 @@ def certificate_files(store_path: str, entry: dict, *, passphrase: str | None, f
     for key in ("name", "key_path", "certificate_path"):
         if not entry.get(key):
             raise CertfleetError(f"certificates[{name or '?'}]: {key} is required")
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    directory = certificate_dir(store_path, name)
-    if not os.path.isdir(directory):
-        raise CertfleetError(f"{name}: not in the store ({directory} does not exist)")
-    key_pem = _store_file(directory, "key.pem", definition=name)
-    cert_data = _store_file(directory, "cert.pem", definition=name)
-    chain_data = read_file(os.path.join(directory, "chain.pem"), option=f"{name}/chain.pem") or b""
-
-    private_key = load_private_key(key_pem, source=f"{name}/key.pem", passphrase=passphrase)
-    leaves = load_certificates(cert_data, source=f"{name}/cert.pem").certificates
-    if len(leaves) != 1:
-        raise CertfleetError(f"{name}: cert.pem must hold exactly one certificate, it holds {len(leaves)}")
-    leaf = leaves[0].certificate
-    intermediates = ([item.certificate for item in load_certificates(chain_data, source=f"{name}/chain.pem").certificates]
-                     if chain_data.strip() else [])
-    check_key_matches(private_key, leaf, key_source=f"{name}/key.pem", cert_source=f"{name}/cert.pem")
-    check_chain(leaf, intermediates, definition=name, now=now)
+    current = load_current(store_path, name, passphrase, now=now)
+    private_key, key_pem, leaf, intermediates = current.private_key, current.key_pem, current.leaf, current.intermediates
 
     key_passphrase = entry.get("key_passphrase")
     if key_passphrase:
@@ -137,7 +75,7 @@ def certificate_files(store_path: str, entry: dict, *, passphrase: str | None, f
         "subject": info.get("subject"),
         "issuer": info.get("issuer"),
         "serial": info.get("serial"),
-        "not_after": _iso(leaf.not_valid_after_utc),
+        "not_after": iso(leaf.not_valid_after_utc),
         "intermediates": len(intermediates),
         "key_encrypted": bool(key_passphrase),
     }

@@ -17,8 +17,12 @@ import json
 import os
 import re
 
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file, write_file_atomic
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import utc_now as utc_now_datetime
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, name_to_string
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -167,3 +171,82 @@ def archive_files(directory: str, names: list[str], *, label: str) -> str | None
     for name, data in present:
         write_file_atomic(os.path.join(target, name), data, option="archive")
     return target
+
+
+class CurrentGeneration:
+    """The store's current certificate of one definition, loaded and checked.
+
+    ``private_key`` is the decrypted key object, ``key_pem`` the bytes as stored (encrypted with the
+    store passphrase), ``leaf`` the certificate and ``intermediates`` its issuers in order (leaf's
+    issuer first, no root unless the CA sent a cross-root as part of the chain).
+    """
+
+    def __init__(self, *, name: str, directory: str, private_key, key_pem: bytes, leaf, intermediates: list):
+        self.name = name
+        self.directory = directory
+        self.private_key = private_key
+        self.key_pem = key_pem
+        self.leaf = leaf
+        self.intermediates = intermediates
+
+
+def _required_file(store_path: str, name: str, kind: str) -> bytes:
+    path = layout.certificate_path(store_path, name, kind)
+    data = read_file(path, option=f"{name}/{layout.filename(kind)}")
+    if data is None:
+        raise CertfleetError(f"{name}: {layout.filename(kind)} is missing from the store ({os.path.dirname(path)}); "
+                             f"run certfleet.tls.request (and drop the CA's certificate into incoming/ for a manual CA) first")
+    return data
+
+
+def check_chain(leaf, intermediates: list, *, definition: str, now: datetime.datetime) -> None:
+    """Each certificate must be issued by the next one, and none may be expired or not yet valid."""
+    for certificate in [leaf] + intermediates:
+        if now > certificate.not_valid_after_utc:
+            raise CertfleetError(f"{definition}: {name_to_string(certificate.subject)} expired on "
+                                 f"{iso(certificate.not_valid_after_utc)}")
+        if now < certificate.not_valid_before_utc:
+            raise CertfleetError(f"{definition}: {name_to_string(certificate.subject)} is not valid before "
+                                 f"{iso(certificate.not_valid_before_utc)}")
+    if _chain.is_self_signed(leaf):
+        if intermediates:
+            raise CertfleetError(f"{definition}: the certificate is self-signed, yet {layout.filename('chain')} holds "
+                                 f"{len(intermediates)} certificate(s)")
+        return
+    child = leaf
+    for position, parent in enumerate(intermediates, start=1):
+        if not _chain.is_issued_by(child, parent):
+            wanted = name_to_string(child.issuer)
+            raise CertfleetError(
+                f"{definition}: {layout.filename('chain')} certificate {position} ({name_to_string(parent.subject)}) did not "
+                f"issue {name_to_string(child.subject)}, whose issuer is {wanted}: a chain for the wrong issuer, or out of order")
+        child = parent
+
+
+def load_current(store_path: str, name: str, passphrase: str | None, *,
+                 now: datetime.datetime | None = None) -> CurrentGeneration:
+    """Key, leaf and ordered intermediates of a definition, checked: the key opens with ``passphrase`` and
+    matches the certificate, the chain is the leaf's real issuers in order, nothing is expired.
+
+    Raises CertfleetError naming the definition and what is wrong.
+    """
+    now = now or utc_now_datetime()
+    directory = layout.certificate_dir(store_path, name)
+    if not os.path.isdir(directory):
+        raise CertfleetError(f"{name}: not in the store ({directory} does not exist)")
+    key_pem = _required_file(store_path, name, "key")
+    cert_data = _required_file(store_path, name, "cert")
+    chain_data = read_file(layout.certificate_path(store_path, name, "chain"), option=f"{name}/{layout.filename('chain')}") or b""
+    private_key = _chain.load_private_key(key_pem, source=f"{name}/{layout.filename('key')}", passphrase=passphrase)
+    leaves = _chain.load_certificates(cert_data, source=f"{name}/{layout.filename('cert')}").certificates
+    if len(leaves) != 1:
+        raise CertfleetError(f"{name}: {layout.filename('cert')} must hold exactly one certificate, it holds {len(leaves)}")
+    leaf = leaves[0].certificate
+    intermediates = ([item.certificate for item in
+                      _chain.load_certificates(chain_data, source=f"{name}/{layout.filename('chain')}").certificates]
+                     if chain_data.strip() else [])
+    _chain.check_key_matches(private_key, leaf, key_source=f"{name}/{layout.filename('key')}",
+                             cert_source=f"{name}/{layout.filename('cert')}")
+    check_chain(leaf, intermediates, definition=name, now=now)
+    return CurrentGeneration(name=name, directory=directory, private_key=private_key, key_pem=key_pem, leaf=leaf,
+                             intermediates=intermediates)

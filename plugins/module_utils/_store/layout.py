@@ -1,0 +1,119 @@
+# Copyright: (c) 2026, certfleet.tls maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where everything lives in the controller-side certificate store: the only place that knows.
+
+This module is private to the certfleet.tls collection: its API may change
+without notice. Every other part asks for a path by what it is (``certificate_path(store,
+name, "fullchain")``), never by spelling a file name. The layout (docs/store.md)::
+
+    <store>/certs/<name>/   key.pem csr.pem cert.pem chain.pem fullchain.pem state.json history.jsonl
+                            incoming/ archive/<generation>/
+    <store>/ca/<ca>/        the built-in private CA (key, certificates, index, CRL)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+
+STORE_DIRECTORY = "cert_store"
+CERTIFICATES = "certs"
+CAS = "ca"
+INCOMING = "incoming"
+ARCHIVE = "archive"
+
+# What a definition's directory holds, by what it is.
+CERTIFICATE_FILES = {
+    "key": "key.pem",
+    "csr": "csr.pem",
+    "cert": "cert.pem",
+    "chain": "chain.pem",
+    "fullchain": "fullchain.pem",
+    "state": "state.json",
+    "history": "history.jsonl",
+}
+# The issued generation, in the order it is written: certificate first, so an interrupted run
+# leaves a state that does not match the certificate, which the next run detects and repairs.
+ISSUED_KINDS = ("cert", "chain", "fullchain")
+
+# What a private CA's directory holds, by what it is.
+CA_FILES = {
+    "key": "key.pem",
+    "csr": "csr.pem",
+    "cert": "cert.pem",
+    "chain": "chain.pem",
+    "root": "root.pem",
+    "config": "ca.json",
+    "index": "index.json",
+    "crl": "crl.der",
+    "crl_pem": "crl.pem",
+    "lock": ".lock",
+}
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_name(name, *, what: str = "name") -> str:
+    """A definition or CA name that is safe as one directory name of the store (no path can escape)."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in (".", ".."):
+        raise CertfleetError(
+            f"{what} {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-' (it names a store directory)")
+    return name
+
+
+def filename(kind: str) -> str:
+    """File name of one kind of a definition's files (``"fullchain"`` -> ``fullchain.pem``)."""
+    try:
+        return CERTIFICATE_FILES[kind]
+    except KeyError:
+        raise CertfleetError(f"store file kind {kind!r} must be one of {', '.join(CERTIFICATE_FILES)}") from None
+
+
+def certificate_dir(store_path: str, name: str) -> str:
+    """Directory of one definition."""
+    return os.path.join(store_path, CERTIFICATES, check_name(name))
+
+
+def certificate_path(store_path: str, name: str, kind: str) -> str:
+    """Path of one file of a definition, by kind (see CERTIFICATE_FILES)."""
+    return os.path.join(certificate_dir(store_path, name), filename(kind))
+
+
+def incoming_dir(store_path: str, name: str | None = None) -> str:
+    """Drop-in folder: the store's own, or one definition's."""
+    if name is None:
+        return os.path.join(store_path, INCOMING)
+    return os.path.join(certificate_dir(store_path, name), INCOMING)
+
+
+def archive_dir(store_path: str, name: str, label: str) -> str:
+    """Folder of one archived generation of a definition."""
+    return os.path.join(certificate_dir(store_path, name), ARCHIVE, label)
+
+
+def ca_dir(store_path: str, ca: str) -> str:
+    """Directory of one private CA."""
+    return os.path.join(store_path, CAS, check_name(ca, what="CA name"))
+
+
+def ca_path(store_path: str, ca: str, kind: str) -> str:
+    """Path of one file of a private CA, by kind (see CA_FILES)."""
+    try:
+        return os.path.join(ca_dir(store_path, ca), CA_FILES[kind])
+    except KeyError:
+        raise CertfleetError(f"CA file kind {kind!r} must be one of {', '.join(CA_FILES)}") from None
+
+
+def default_store_path(*, inventory_sources=None, playbook_dir: str | None = None) -> str:
+    """The store used when none is named: ``cert_store`` beside the inventory (its directory, or the
+    directory of an inventory file), else beside the playbook, else in the working directory."""
+    sources = [inventory_sources] if isinstance(inventory_sources, str) else list(inventory_sources or [])
+    for source in sources:
+        if not isinstance(source, str) or not source or "," in source:
+            continue  # "host1,host2," is a host list, not a path
+        source = os.path.abspath(os.path.expanduser(source))
+        base = source if os.path.isdir(source) else os.path.dirname(source)
+        return os.path.join(base, STORE_DIRECTORY)
+    return os.path.join(os.path.abspath(playbook_dir or os.getcwd()), STORE_DIRECTORY)
