@@ -48,7 +48,8 @@ MAX_DISTINCT = 1000
 sys.path.insert(0, str(collections_root()))
 
 # pylint: disable=wrong-import-position
-from ansible_collections.certfleet.tls.plugins.module_utils import _endpoint_checks, _tls  # noqa: E402
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import runner as _runner  # noqa: E402
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls  # noqa: E402
 from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils import pki_builder as pb  # noqa: E402
 
 SSLYZE_DRIVER = r"""
@@ -208,11 +209,11 @@ def measure(label: str, count: int, rng: Range, action, *, repeat: int = 1) -> d
 
 
 def engine(rng: Range, *, concurrency: int, workers: int) -> dict:
-    plan = _endpoint_checks.ScanPlan(targets=rng.targets(),
-                                     trusted_ca_sets={"default": {"system": True, "certificates": [str(rng.root_pem)]}})
+    plan = _runner.ScanPlan(targets=rng.targets(),
+                            trusted_ca_sets={"default": {"system": True, "certificates": [str(rng.root_pem)]}})
     statuses: dict[str, int] = {}
     certificates = 0
-    for report in _endpoint_checks.run_scan(plan, concurrency=concurrency, workers=workers, timeout=10):
+    for report in _runner.run_scan(plan, concurrency=concurrency, workers=workers, timeout=10):
         statuses[report["status"]] = statuses.get(report["status"], 0) + 1
         certificates += len(report["chain"])
     if statuses.get("ok") != rng.count:

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller side of certfleet.tls.deploy_files: read and check the store, then run the module on the host."""
+"""Controller side of certfleet.tls.deploy_files: read and check the store, render templates, then run the module on the host."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import base64
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import lookup_loader
 
-from ansible_collections.certfleet.tls.plugins.module_utils._deploy.artifacts import StoreNotReady, store_files
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import load_private_key, same_public_key
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy.artifacts import StoreNotReady, store_files
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy.transaction import TEMPLATE_KEYS, template_source
 
 ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "rollback"], "default": "present"},
@@ -28,7 +30,7 @@ ARGUMENT_SPEC = {
 
 
 class ActionModule(ActionBase):
-    """Checks every certificate on the controller before anything reaches the host."""
+    """Checks every certificate and renders every template on the controller before anything reaches the host."""
 
     TRANSFERS_FILES = False
     _requires_connection = True
@@ -38,6 +40,11 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         module_args = {key: args[key] for key in ("state", "files", "links", "absent", "transaction_dir", "transaction", "keep")}
+        try:
+            module_args["files"] = self._render(args["files"], task_vars or {})
+        except CertfleetError as exc:
+            result.update(failed=True, msg=str(exc), changed=False)
+            return result
         facts = []
         if args["state"] == "present" and args["certificates"]:
             if not args["store_path"]:
@@ -53,12 +60,28 @@ class ActionModule(ActionBase):
                     files[0]["content"] = self._keep_equal_encrypted_key(files[0], entry["key_passphrase"], task_vars)
                 extra.extend(files)
                 facts.append(info)
-            module_args["files"] = extra + list(args["files"])
+            module_args["files"] = extra + module_args["files"]
         result.update(self._execute_module(module_name="certfleet.tls.deploy_files", module_args=module_args,
                                            task_vars=task_vars))
         if args["state"] == "present":
             result["certificates"] = facts
         return result
+
+    def _render(self, files: list, task_vars: dict) -> list:
+        """Every file given as ``template`` with its text, rendered as ansible.builtin.template's lookup renders it."""
+        rendered, template = [], None
+        for item in files:
+            source = template_source(item)
+            if source is None:
+                rendered.append(item)
+                continue
+            # The template lookup finds the file in the role's templates/ (then the playbook's) through
+            # ansible_search_path, and gives the template every variable of the task plus template_vars.
+            template = template or lookup_loader.get("ansible.builtin.template", loader=self._loader, templar=self._templar)
+            name, template_vars = source
+            text = template.run([name], variables=task_vars, template_vars=template_vars)[0]
+            rendered.append(dict({key: value for key, value in item.items() if key not in TEMPLATE_KEYS}, content=str(text)))
+        return rendered
 
     def _keep_equal_encrypted_key(self, wanted: dict, key_passphrase: str, task_vars) -> str:
         """Re-encryption is salted: keep the host's key file when it already holds the same key under that passphrase."""
@@ -71,8 +94,8 @@ class ActionModule(ActionBase):
             # The host holds the key decrypted (apache_ssl_key_handling was decrypt): it must be replaced.
             return wanted["content"]
         try:
-            on_host = load_private_key(data, key_passphrase, source=wanted["path"])
-            new = load_private_key(wanted["content"].encode("ascii"), key_passphrase, source="new key")
+            on_host = load_private_key(data, source=wanted["path"], passphrase=key_passphrase)
+            new = load_private_key(wanted["content"].encode("ascii"), source="new key", passphrase=key_passphrase)
         except CertfleetError:
             return wanted["content"]
         return data.decode("ascii") if same_public_key(on_host, new) else wanted["content"]

@@ -38,7 +38,7 @@ options:
     type: str
     aliases: [OU]
   email_address:
-    description: E-mail address in the subject. Public CA profiles reject it (seed 000 says leave it empty).
+    description: E-mail address in the subject. Public CA profiles reject it (Cybertrust's CSR guide says leave it empty).
     type: str
     aliases: [E]
   subject_alt_name:
@@ -57,9 +57,9 @@ options:
   profile:
     description:
       - CA profile whose rules the request must meet before anything is written.
-      - A name - V(cybertrust) (Cybertrust Japan SureServer, seeds 000 and 004), V(cabf) (public CAs under the
-        CA/Browser Forum Baseline Requirements), V(private) (internal CAs, intranet names and IPs allowed), or a key
-        of O(profiles).
+      - A name - V(cybertrust) (the DN, key and digest rules of Cybertrust Japan's SureServer CSR guide), V(cabf)
+        (public CAs under the CA/Browser Forum Baseline Requirements), V(private) (internal CAs, intranet names and
+        IPs allowed), or a key of O(profiles).
       - Or a dict of rules, with C(extends) naming the profile it builds on.
     type: raw
     default: private

@@ -5,21 +5,31 @@
 from __future__ import annotations
 
 from ansible_collections.certfleet.tls.plugins.module_utils._deploy import apache as _apache
-
-from ansible_collections.certfleet.tls.plugins.module_utils._deploy import artifacts as _deploy
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import artifacts as _artifacts
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 
 def apache_ssl_plan(sites, platform, fullchain, store_path, verify_host, definitions=None, key_handling="decrypt"):
     """The files, modules and checks of one host's sites."""
     return _apache.plan(sites, definitions=definitions, platform=platform, fullchain=bool(fullchain),
-                        store_path=store_path, verify_host=verify_host, key_handling=key_handling)
+                        store_path=str(store_path), verify_host=verify_host, key_handling=key_handling)
 
 
 def apache_ssl_store_files(certificates, store_path, passphrase=None):
     """[{dest, content}] of the plan's certificates: every entry checked as deploy_files does, keys decrypted."""
-    checked = _deploy.store_files(str(store_path), plain(certificates), passphrase=passphrase)
+    checked = _artifacts.store_files(str(store_path), plain(certificates), passphrase=passphrase)
     return [{"dest": item["path"], "content": item["content"]} for _entry, files, _facts in checked for item in files]
+
+
+def apache_ssl_deploy_files(plan, conf_file, conf_link="", helper=""):
+    """files (vhosts, certfleet.conf, passphrase helper as role templates), links and absent paths for deploy_files."""
+    return _apache.deploy_payload(plain(plan), conf_file=str(conf_file), conf_link=str(conf_link or ""),
+                                  helper=str(helper or ""))
+
+
+def apache_ssl_failure(task_name, result, error_log=""):
+    """'<task>: <reason>' of a failed task, with Apache's own error lines (and those of its error log)."""
+    return _apache.describe_failure(str(task_name), plain(result), error_log=str(error_log or ""))
 
 
 def deploy_check(endpoints, min_days=0):
@@ -54,6 +64,8 @@ class FilterModule:
         return {
             "apache_ssl_plan": certfleet_filter(apache_ssl_plan),
             "apache_ssl_store_files": certfleet_filter(apache_ssl_store_files),
+            "apache_ssl_deploy_files": certfleet_filter(apache_ssl_deploy_files),
+            "apache_ssl_failure": certfleet_filter(apache_ssl_failure),
             "deploy_check": certfleet_filter(deploy_check),
             "os_release": certfleet_filter(os_release),
             "apache_version": certfleet_filter(apache_version),

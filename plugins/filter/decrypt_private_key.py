@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""decrypt_private_key: an encrypted PEM key to an unencrypted PKCS#8 PEM (seed 000 §7.3)."""
+"""decrypt_private_key: an encrypted PEM key to an unencrypted PKCS#8 PEM (Apache on Windows has no terminal to ask for a passphrase)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def decrypt_private_key(data, passphrase=None):
         raise AnsibleFilterError("decrypt_private_key expects PEM text")
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        key = load_private_key(raw, passphrase, source="decrypt_private_key input")
+        key = load_private_key(raw, source="decrypt_private_key input", passphrase=passphrase)
         return serialize_private_key(key, key_format="pkcs8").decode("ascii")
     except CertfleetError as exc:
         raise AnsibleFilterError(str(exc)) from None

@@ -8,6 +8,16 @@ from ansible_collections.certfleet.tls.plugins.module_utils._scan import monitor
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 
+def monitor_hosts(hostnames, hostvars):
+    """name, verify_host and sites of every host among hostnames whose apache_ssl_sites deploy certificates."""
+    variables = {}
+    for name in hostnames or []:
+        host = hostvars[name]
+        # Only the few variables needed are read: hostvars templates each one on access.
+        variables[str(name)] = {key: plain(host[key]) for key in _monitor.HOST_VARIABLES if key in host}
+    return _monitor.monitor_hosts(variables)
+
+
 def monitor_targets(definitions, store_path, defaults=None, hosts=None, discovered=None, trusted_ca_sets=None,
                     default_trusted_ca_set="default", exclude=None):
     """The cert_scan plan of a compliance run: targets, trusted CA sets, endpoints, skipped, covered."""
@@ -40,6 +50,7 @@ class FilterModule:
 
     def filters(self):
         return {
+            "monitor_hosts": certfleet_filter(monitor_hosts),
             "monitor_targets": certfleet_filter(monitor_targets),
             "monitor_events": certfleet_filter(monitor_events),
             "monitor_verdict": certfleet_filter(monitor_verdict),

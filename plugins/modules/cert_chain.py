@@ -8,28 +8,26 @@ DOCUMENTATION = r"""
 module: cert_chain
 short_description: Put a server certificate's chain in the right order and write the files servers want
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Takes a server certificate and any pile of CA certificates - PEM (with the text CAs put around it, CRLF or
     not), DER C(.cer), PKCS#7 C(.p7b) / C(.p7c), PKCS#12 C(.pfx) - in any order, with extra, duplicate, expired and
-    unrelated certificates allowed, builds the path leaf, intermediates, cross-root (seed 001) up to a trust anchor,
+    unrelated certificates allowed, builds the path leaf, intermediates, cross-root up to a trust anchor,
     and checks it (signatures, validity, CA flags, path length).
   - Writes the layouts servers want, each only when its content differs, atomically, and nothing at all when the
     chain cannot be built - O(fullchain_path) (Apache 2.4.8 and later, nginx), O(chain_path) (Apache before 2.4.8,
     C(SSLCertificateChainFile)), O(combined_path) (HAProxy), O(pkcs12_path) (IIS, Tomcat).
   - When an issuer is missing the task fails naming its subject, with the CA product catalog's hint of which
-    intermediate certificate to download (seeds 001 and 002) and, when AIA fetching is off, its caIssuers URL.
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+    intermediate certificate to download (from the CAs' published intermediate tables, such as Cybertrust's
+    SureServer download and installation FAQ) and, when AIA fetching is off, its caIssuers URL.
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: The diff lists, per output file, the SHA-256 fingerprints of the certificates in it, never key material.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
+  - certfleet.tls.certificate_files
 options:
   certificate_path:
     description:
@@ -93,25 +91,18 @@ options:
       - Which path to take when several lead to trust.
       - V(shortest) - fewest intermediates up to a trusted root (the newest root on a tie).
       - V(cross_root) - through cross-signed intermediates as far as they go, for old clients and handsets that only
-        know the older root (seed 001, note 2).
+        know the older root (Cybertrust recommends the cross-root certificate after the intermediate when mobile
+        handsets matter).
     type: str
     choices: [shortest, cross_root]
     default: shortest
   catalog:
     description:
       - Extra CA product catalog entries (vendor, product, intermediates, cross_roots, ...) used for the
-        missing-issuer hint, added to or replacing the built-in ones from seeds 001 and 002.
+        missing-issuer hint, added to or replacing the built-in ones (Cybertrust SureServer products).
     type: list
     elements: dict
     default: []
-  fullchain_path:
-    description: Write the server certificate followed by the intermediates (Apache 2.4.8+ C(SSLCertificateFile), nginx).
-    type: path
-  chain_path:
-    description:
-      - Write the intermediates only (Apache before 2.4.8 C(SSLCertificateChainFile)).
-      - Empty when the server certificate is signed by a root directly.
-    type: path
   combined_path:
     description: Write the unencrypted private key, the server certificate and the intermediates in one PEM file (HAProxy C(crt)).
     type: path
@@ -132,24 +123,10 @@ options:
   pkcs12_friendly_name:
     description: Friendly name shown by the Windows certificate store. Defaults to the certificate's common name.
     type: str
-  backup:
-    description: Keep a timestamped copy of each output file before it is replaced.
-    type: bool
-    default: false
-  mode:
-    description: Permissions of O(fullchain_path) and O(chain_path).
-    type: raw
-    default: '0644'
   private_mode:
     description: Permissions of O(combined_path) and O(pkcs12_path), which hold the private key.
     type: raw
     default: '0600'
-  owner:
-    description: Owner of the output files.
-    type: str
-  group:
-    description: Group of the output files.
-    type: str
 notes:
   - A file is rewritten only when its content would differ; a PKCS#12 file is kept when it opens with
     O(pkcs12_passphrase) and holds the same key, certificates, friendly name and encryption scheme.
@@ -166,33 +143,33 @@ EXAMPLES = r"""
       - /etc/ssl/incoming/           # everything the CA sent: .cer, .p7b, .txt
     privatekey_path: /etc/ssl/private/www.example.co.jp.key
     privatekey_passphrase: "{{ vault_key_passphrase }}"
-    prefer: cross_root               # seed 001: intermediate, then the cross-root certificate
-    fullchain_path: /etc/ssl/certs/www.example.co.jp.fullchain.pem
-    chain_path: /etc/ssl/certs/www.example.co.jp.chain.pem   # Apache < 2.4.8
+    prefer: cross_root               # intermediate, then the cross-root certificate (Cybertrust's order)
+    fullchain_path: /etc/ssl/localcerts/www.example.co.jp.fullchain.crt
+    chain_path: /etc/ssl/localcerts/www.example.co.jp.chain.crt   # Apache < 2.4.8
   register: chain
 
 - name: A PFX for IIS on Windows Server 2016 (3DES / SHA-1)
   certfleet.tls.cert_chain:
-    certificate_path: /srv/certs/www/cert.pem
-    chain_paths: [/srv/certs/www/chain.pem]
-    privatekey_path: /srv/certs/www/key.pem
-    pkcs12_path: /srv/certs/www/www.pfx
+    certificate_path: /srv/tls/www/server.crt
+    chain_paths: [/srv/tls/www/intermediates.crt]
+    privatekey_path: /srv/tls/www/server.key
+    pkcs12_path: /srv/tls/www/www.pfx
     pkcs12_passphrase: "{{ vault_pfx_password }}"
     pkcs12_encryption: compatibility
 
 - name: HAProxy single PEM, fetching a missing intermediate by AIA
   certfleet.tls.cert_chain:
-    certificate_path: /srv/certs/api/cert.pem
-    privatekey_path: /srv/certs/api/key.pem
+    certificate_path: /srv/tls/api/server.crt
+    privatekey_path: /srv/tls/api/server.key
     aia_fetch: true
-    combined_path: /etc/haproxy/certs/api.pem
+    combined_path: /etc/haproxy/tls/api.pem
 
 - name: Private PKI whose root is only in the pile
   certfleet.tls.cert_chain:
-    certificate_path: /srv/certs/portal/cert.pem
+    certificate_path: /srv/tls/portal/server.crt
     chain_paths: [/srv/pki/issuing-ca.pem, /srv/pki/root-ca.pem]
     trust_bundle: []
-    fullchain_path: /srv/certs/portal/fullchain.pem
+    fullchain_path: /srv/tls/portal/fullchain.crt
 """
 
 RETURN = r"""
@@ -212,7 +189,7 @@ chain:
       description: SHA-256 fingerprint.
       type: str
     sha1:
-      description: SHA-1 fingerprint (the Windows thumbprint, for C(certutil -repairstore), seed 001).
+      description: SHA-1 fingerprint (the Windows thumbprint, as C(certutil -repairstore) takes it).
       type: str
     serial:
       description: Serial number in hex.
@@ -261,20 +238,19 @@ backup_files:
 """
 
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._chain.catalog import merge_catalog
-from ansible_collections.certfleet.tls.plugins.module_utils._common.files import (
-    check_writable_directory,
-    read_file,
-    write_with_module,
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import check_writable_directory, read_file, write_with_module
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import (
+    certificate_files_argument_spec,
+    exit_with,
+    require_cryptography,
+    run_or_fail,
 )
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     CertfleetError,
     name_to_dict,
     public_key_fingerprint,
@@ -319,12 +295,12 @@ def load_inputs(params: dict) -> dict:
         raise CertfleetError(f"{bundle.source}: holds no certificate")
     key = bundle.private_key
     if params["privatekey_content"] is not None:
-        key = _chain.load_private_key(params["privatekey_content"].encode("utf-8"), source="privatekey_content",
-                                      passphrase=params["privatekey_passphrase"])
+        key = _chain.extract_private_key(params["privatekey_content"].encode("utf-8"), source="privatekey_content",
+                                         passphrase=params["privatekey_passphrase"])
     elif params["privatekey_path"] is not None:
         path = params["privatekey_path"]
-        key = _chain.load_private_key(read_input(path, option="privatekey_path"), source=path,
-                                      passphrase=params["privatekey_passphrase"])
+        key = _chain.extract_private_key(read_input(path, option="privatekey_path"), source=path,
+                                         passphrase=params["privatekey_passphrase"])
     pile = []
     for path in expand_paths(params["chain_paths"], option="chain_paths"):
         loaded = _chain.load_certificates(read_input(path, option="chain_paths"), source=path, password=pfx_password)
@@ -470,6 +446,7 @@ def run(module: AnsibleModule) -> dict:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            certificate_files_argument_spec(),
             certificate_path=dict(type="path"),
             certificate_content=dict(type="str"),
             chain_paths=dict(type="list", elements="path", default=[]),
@@ -484,35 +461,21 @@ def main():
             include_root=dict(type="bool", default=False),
             prefer=dict(type="str", choices=list(_chain.PREFER_CHOICES), default="shortest"),
             catalog=dict(type="list", elements="dict", default=[]),
-            fullchain_path=dict(type="path"),
-            chain_path=dict(type="path"),
             combined_path=dict(type="path"),
             pkcs12_path=dict(type="path"),
             pkcs12_passphrase=dict(type="str", no_log=True),
             pkcs12_encryption=dict(type="str", choices=list(_chain.PKCS12_ENCRYPTIONS), default="modern"),
             pkcs12_friendly_name=dict(type="str"),
-            backup=dict(type="bool", default=False),
-            mode=dict(type="raw", default="0644"),
             private_mode=dict(type="raw", default="0600"),
-            owner=dict(type="str"),
-            group=dict(type="str"),
         ),
         supports_check_mode=True,
         required_one_of=[("certificate_path", "certificate_content")],
         mutually_exclusive=[("certificate_path", "certificate_content"), ("privatekey_path", "privatekey_content")],
         required_by={"pkcs12_path": ("pkcs12_passphrase",)},
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    try:
-        result = run(module)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error building the chain: {exc}", exception=traceback.format_exc())
-    for warning in result.pop("warnings_list"):
-        module.warn(warning)
-    module.exit_json(**result)
+    require_cryptography(module)
+    result = run_or_fail(module, lambda: run(module), doing="building the chain")
+    exit_with(module, result, warnings=result.pop("warnings_list"))
 
 
 if __name__ == "__main__":

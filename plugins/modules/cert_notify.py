@@ -8,9 +8,11 @@ DOCUMENTATION = r"""
 module: cert_notify
 short_description: Send the summary of a certificate scan by email (SMTP) and/or as a JSON webhook
 version_added: 0.2.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Sends the monitoring summary of M(certfleet.tls.cert_scan) (or C(cert_report)) - the counts and the problem
-    endpoints, worst first - to the administrators, the daily summary mail of seed 003.
+    endpoints, worst first - to the administrators, as the daily summary of the monitoring run.
   - The email has a plain-text and an HTML alternative body (utf-8) and can carry the HTML / CSV reports as
     attachments. Everything taken from the endpoints (names, subjects, problem texts) comes from certificates that
     servers present, so control characters are replaced and the HTML body escapes every value.
@@ -21,19 +23,14 @@ description:
   - When both channels are configured, both are tried; the task fails if either failed and the result says which
     one was sent.
   - The module does not log its invocation to syslog / the journal, because webhook headers may hold credentials.
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Nothing is sent; the result shows what would be sent (subject, recipients, text body, webhook payload)
       and C(changed) is V(true) when something would be sent.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
 options:
   summary:
     description:
@@ -191,7 +188,7 @@ EXAMPLES = r"""
   certfleet.tls.cert_notify:
     summary: "{{ scan.summary }}"
     endpoints: "{{ scan.endpoints }}"
-    report_url: https://reports.example.co.jp/certs/latest.html
+    report_url: https://reports.example.co.jp/tls/latest.html
     attachments:
       - /var/lib/certfleet/reports/latest.html
       - /var/lib/certfleet/reports/latest.csv

@@ -8,6 +8,8 @@ DOCUMENTATION = r"""
 module: cert_report
 short_description: Turn cert_scan endpoint results into JSON, CSV, HTML, Prometheus and JUnit reports
 version_added: 0.2.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Reads the endpoint results of M(certfleet.tls.cert_scan) - the RV(certfleet.tls.cert_scan#module:endpoints) list, the
     JSON lines file of its O(certfleet.tls.cert_scan#module:results_path), or both - and writes reports into O(dest),
@@ -23,20 +25,15 @@ description:
     (a web server, the textfile collector) sees the old report or the new one, never part of one. Every destination is
     checked before the first file is written. A report whose content would only differ by its generation time is not
     rewritten (see O(generated_at)).
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Renders every report and returns what would change in RV(changed_files); writes nothing and creates no directory.
   diff_mode:
     support: full
     details: One diff per report that changes; a report larger than 100 KiB (Ansible's limit for file diffs) is named, not
       shown.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
 options:
   results:
     description:
@@ -238,14 +235,14 @@ summary:
           elements: str
 """
 
-import datetime
 import os
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._report import reports as _reports
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import check_writable_directory, read_file, write_file_atomic
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, parse_timestamp, utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 DIRECTORY_MODE = 0o755
@@ -272,7 +269,7 @@ def report(module: AnsibleModule) -> dict:
     options = {fmt: "prometheus_path" if fmt == "prometheus" and prometheus_path else "dest" for fmt in paths}
     make_dest = _check_destinations(dest, paths, options)
     given_time = params["generated_at"]
-    generated_at = _reports.format_timestamp(_reports.parse_timestamp(given_time or datetime.datetime.now(datetime.timezone.utc)))
+    generated_at = iso(parse_timestamp(given_time or utc_now(), what="generated_at"))
     endpoints = _reports.EndpointSet(results=params["results"], results_path=params["results_path"])
     summary = _reports.report_summary(endpoints.counts.as_dict(), params["summary"] or endpoints.file_summary)
     if make_dest and not module.check_mode:
@@ -322,12 +319,7 @@ def main():
         required_one_of=[("results", "results_path")],
         supports_check_mode=True,
     )
-    try:
-        result = report(module)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error while writing the reports: {exc}", exception=traceback.format_exc())
+    result = run_or_fail(module, lambda: report(module), doing="while writing the reports")
     module.exit_json(**result)
 
 

@@ -8,12 +8,14 @@ DOCUMENTATION = r"""
 module: cert_scan
 short_description: Scan many TLS endpoints concurrently and check every presented certificate chain
 version_added: 0.2.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - One module call handles the whole list - C(host:port) targets and CIDR ranges x port lists - with many handshakes
     in flight (O(concurrency)), a per-connection O(timeout) and an overall O(deadline). The engine of certificate
-    monitoring and discovery (seed 003 §2.5, §2.6, §4.4, §4.5).
-  - Each endpoint gets the checks of M(certfleet.tls.tls_probe), chosen by its mode (seed 003 §2.5) -
-    V(monitored_only) (default) validates the chain against its trusted CA set (seed 003 §2.12), checks the name,
+    monitoring and of the discovery of certificates nobody manages yet.
+  - Each endpoint gets the checks of M(certfleet.tls.tls_probe), chosen by its mode -
+    V(monitored_only) (default) validates the chain against its trusted CA set, checks the name,
     the expected DN and the expiry thresholds; V(lifecycle_managed) compares the presented certificate with the
     current one of the store (fingerprint) and checks that the store's intermediates are sent, without trust or name
     checks. Both modes also report expiry, chain order, weak keys and signatures, validity over 398 days, self-signed
@@ -22,27 +24,20 @@ description:
     invalid options. Thresholds crossed are reported in RV(summary) for a role or playbook to act on.
   - With O(results_path) every result is streamed to a JSON lines file as it arrives, so memory stays flat for tens
     of thousands of endpoints.
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: The scan only reads, so check mode scans too. O(results_path) is a report, written in check mode as well.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
-requirements:
-  - cryptography >= 42.0
-  - pyOpenSSL (optional, faster; without it Python's ssl module is used, which gives the full chain on Python 3.10+)
+extends_documentation_fragment:
+  - certfleet.tls.attributes
+  - certfleet.tls.handshake
 options:
   targets:
     description:
       - Endpoints as C(host), C(host:port) or C([IPv6]:port) strings, or dicts with C(host) (required), C(port),
         C(server_name) (SNI, alias C(sni)), C(name) (a label for reports), C(mode) (V(monitored_only) or
-        V(lifecycle_managed)), C(expected_fingerprint) or C(expected_certificate) (path or PEM; C(fullchain.pem) also
+        V(lifecycle_managed)), C(expected_fingerprint) or C(expected_certificate) (path or PEM; a full chain also
         sets the intermediates that must be sent), C(expected_subject) (dict of C(CN), C(O), C(C), ...),
         C(trusted_ca_set) (a name from O(trusted_ca_sets)), C(starttls) (V(none) or V(smtp)) and C(check_hostname).
       - The name checked is C(server_name), else C(host) when it is a DNS name; IP-only targets are not name-checked
@@ -70,7 +65,7 @@ options:
     default: {}
   trusted_ca_sets:
     description:
-      - Named trusted CA sets (seed 003 §2.12) - each a dict with C(system) (include the operating system bundle,
+      - Named trusted CA sets - each a dict with C(system) (include the operating system bundle,
         default V(true)) and C(certificates) (paths or PEM text of user-defined CAs).
       - A set called V(default) (the system bundle) always exists unless redefined here.
     type: dict
@@ -133,11 +128,6 @@ options:
     description: Refuse to start when the targets and ranges expand to more endpoints than this (a typo in a CIDR).
     type: int
     default: 65536
-  backend:
-    description: Handshake library; V(auto) uses pyOpenSSL when installed, else Python's ssl module.
-    type: str
-    choices: [auto, pyopenssl, stdlib]
-    default: auto
 notes:
   - Scan only networks you are responsible for. The scan sends one TLS ClientHello per endpoint and closes.
 seealso:
@@ -155,7 +145,7 @@ EXAMPLES = r"""
       - host: 192.0.2.10
         server_name: shop.example.co.jp
         mode: lifecycle_managed
-        expected_certificate: "{{ cert_store }}/certs/shop-example-co-jp/fullchain.pem"
+        expected_certificate: /srv/tls/shop.example.co.jp/fullchain.crt
       - host: mail.example.internal
         port: 25
         starttls: smtp
@@ -164,7 +154,7 @@ EXAMPLES = r"""
     trusted_ca_sets:
       internal:
         system: false
-        certificates: ["{{ cert_store }}/ca/internal/cert.pem"]
+        certificates: [/etc/pki/internal-root-ca.crt]
     warning_days: 30
     critical_days: 14
   register: scan
@@ -341,16 +331,15 @@ import json
 import os
 import tempfile
 import time
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import checks as _endpoint_checks
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import runner as _runner
 
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import exit_with, require_cryptography, run_or_fail
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     CertfleetError,
 )
 
@@ -382,17 +371,17 @@ class _ResultsFile:
             os.unlink(self.temp)
 
 
-def scan(module: AnsibleModule) -> dict:
-    """Plan, scan, check, count; returns the module result (raises CertfleetError on invalid options)."""
+def scan(module: AnsibleModule) -> tuple[dict, list]:
+    """Plan, scan, check, count; returns the module result and the plan's warnings (raises CertfleetError on invalid options)."""
     params = module.params
     defaults = dict(params["defaults"])
     defaults["ports"] = params["ports"]
     policy = _endpoint_checks.Policy(warning_days=params["warning_days"], critical_days=params["critical_days"],
                                      min_rsa_bits=params["min_rsa_bits"], max_validity_days=params["max_validity_days"])
-    plan = _endpoint_checks.ScanPlan(targets=params["targets"], ranges=params["ranges"],
-                                     trusted_ca_sets=params["trusted_ca_sets"],
-                                     default_trusted_ca_set=params["default_trusted_ca_set"], defaults=defaults,
-                                     max_endpoints=params["max_endpoints"])
+    plan = _runner.ScanPlan(targets=params["targets"], ranges=params["ranges"],
+                            trusted_ca_sets=params["trusted_ca_sets"],
+                            default_trusted_ca_set=params["default_trusted_ca_set"], defaults=defaults,
+                            max_endpoints=params["max_endpoints"])
     backend = _tls.resolve_backend(params["backend"])
     if not 1 <= params["concurrency"] <= _tls.MAX_CONCURRENCY:
         raise CertfleetError(f"concurrency must be between 1 and {_tls.MAX_CONCURRENCY}")
@@ -404,10 +393,10 @@ def scan(module: AnsibleModule) -> dict:
     kept = []
     started = time.monotonic()
     try:
-        for report in _endpoint_checks.run_scan(plan, analyzer=_endpoint_checks.ChainAnalyzer(policy=policy),
-                                                concurrency=params["concurrency"], timeout=params["timeout"],
-                                                deadline=params["deadline"], backend=backend,
-                                                include_chain=params["include_chain"], workers=params["workers"]):
+        for report in _runner.run_scan(plan, analyzer=_endpoint_checks.ChainAnalyzer(policy=policy),
+                                       concurrency=params["concurrency"], timeout=params["timeout"],
+                                       deadline=params["deadline"], backend=backend,
+                                       include_chain=params["include_chain"], workers=params["workers"]):
             summary.add(report)
             if writer is not None:
                 writer.write(report)
@@ -427,9 +416,7 @@ def scan(module: AnsibleModule) -> dict:
     result = {"changed": False, "summary": counts, "endpoints": kept}
     if params["results_path"]:
         result["results_path"] = params["results_path"]
-    for warning in plan.warnings:
-        module.warn(warning)
-    return result
+    return result, plan.warnings
 
 
 def main():
@@ -457,15 +444,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    try:
-        result = scan(module)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error in the scan: {exc}", exception=traceback.format_exc())
-    module.exit_json(**result)
+    require_cryptography(module)
+    result, warnings = run_or_fail(module, lambda: scan(module), doing="in the scan")
+    exit_with(module, result, warnings=warnings)
 
 
 if __name__ == "__main__":

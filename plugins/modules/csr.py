@@ -8,25 +8,22 @@ DOCUMENTATION = r"""
 module: csr
 short_description: Create a CSR whose subject meets the CA's rules
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Creates a certificate signing request (PKCS#10) from a private key, after checking the subject, SANs, key and
     digest against a CA profile. A violation fails the task before anything is written and lists every problem.
   - The file is rewritten only when the wanted request differs from the existing one (key, subject, SANs, digest).
-  - Never adds a challenge password or optional company name (seed 000 says to leave them empty).
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.files
-  - certfleet.tls.subject
+  - Never adds a challenge password or optional company name; Cybertrust's SureServer CSR guide says to leave both
+    empty.
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: The diff shows subject, SANs, digest and the key fingerprint.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
+  - ansible.builtin.files
+  - certfleet.tls.subject
 options:
   path:
     description: Path of the CSR file (PEM).
@@ -55,7 +52,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: CSR for Cybertrust SureServer, checked before submission (seed 000 §3)
+- name: CSR for Cybertrust SureServer, checked against its DN rules before submission
   certfleet.tls.csr:
     path: /etc/ssl/csr/www.example.co.jp.csr
     privatekey_path: /etc/ssl/private/www.example.co.jp.key
@@ -148,9 +145,8 @@ backup_file:
 """
 
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
     create_csr_pem,
@@ -167,9 +163,8 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.files import
     write_with_module,
 )
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import key_info, load_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     CertfleetError,
 )
 
@@ -182,7 +177,7 @@ def load_key(params: dict):
         data = read_file(params["privatekey_path"], option=source)
         if data is None:
             raise CertfleetError(f"privatekey_path: '{params['privatekey_path']}' does not exist")
-    return load_private_key(data, params["privatekey_passphrase"], source=source)
+    return load_private_key(data, source=source, passphrase=params["privatekey_passphrase"])
 
 
 def existing_view(existing: bytes | None) -> dict:
@@ -253,14 +248,9 @@ def main():
         required_one_of=[("privatekey_path", "privatekey_content")],
         mutually_exclusive=[("privatekey_path", "privatekey_content")],
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    try:
-        result = ensure_csr(module)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc), filename=module.params["path"])
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error creating {module.params['path']}: {exc}", exception=traceback.format_exc())
+    require_cryptography(module)
+    result = run_or_fail(module, lambda: ensure_csr(module), doing=f"creating {module.params['path']}",
+                         error_fields=lambda exc: {"filename": module.params["path"]})
     if os.path.exists(module.params["path"]):
         file_args = module.load_file_common_arguments(module.params)
         result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])

@@ -8,22 +8,16 @@ DOCUMENTATION = r"""
 module: csr_info
 short_description: Read a CSR and check it against a CA profile
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Parses an existing certificate signing request (PEM or DER) and returns its subject, SANs, key, signature
     algorithm and the policy report for a CA profile, without writing anything.
-  - The CSR checker that CA procedures (seed 004) send people to, usable on CSRs made by any tool.
-author:
-  - certfleet.tls maintainers (@certfleet)
+  - The CSR check that CA ordering guides send people to (Cybertrust's CSR checker, for example), usable on CSRs
+    made by any tool.
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: This module never changes anything.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - certfleet.tls.attributes
+  - certfleet.tls.attributes.info_module
 options:
   path:
     description: Path of the CSR. One of O(path) or O(content) is required.
@@ -144,16 +138,14 @@ policy:
       elements: str
 """
 
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import describe_csr, load_csr, policy_failure_message
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.profiles import check_request, resolve_profile
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
     CertfleetError,
 )
 
@@ -201,14 +193,8 @@ def main():
         mutually_exclusive=[("path", "content")],
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    try:
-        result = inspect(module.params)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error reading the CSR: {exc}", exception=traceback.format_exc())
+    require_cryptography(module)
+    result = run_or_fail(module, lambda: inspect(module.params), doing="reading the CSR")
     if module.params["fail_on_policy_errors"] and result["policy"]["errors"]:
         module.fail_json(msg=policy_failure_message(result["policy"], what="the CSR"), **result)
     module.exit_json(changed=False, **result)

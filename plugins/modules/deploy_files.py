@@ -8,9 +8,11 @@ DOCUMENTATION = r"""
 module: deploy_files
 short_description: Deploy certificates from the store and server configuration in one transaction, or roll it back
 version_added: 0.2.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - On the controller (action plugin), reads each entry of O(certificates) from the certificate store, decrypts the key
-    with O(passphrase), checks that the key matches the certificate, that every certificate of C(chain.pem) issued the
+    with O(passphrase), checks that the key matches the certificate, that every intermediate of the store's chain issued the
     one before it and that none is expired; any problem fails the task before anything is sent to the host.
   - On the host, writes the key, certificate and chain files together with O(files) (vhosts, includes) and O(links)
     in one transaction - every file that differs is saved under O(transaction_dir) first, then all are written
@@ -19,11 +21,6 @@ description:
   - O(state=rollback) puts back every path of O(transaction) exactly as it was (content, mode, owner; files that did
     not exist are removed). The apache_ssl role does this when C(apachectl -t), the reload or the deploy check fails.
   - The last O(keep) transactions are kept on the host.
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -31,13 +28,12 @@ attributes:
     support: none
   bypass_host_loop:
     support: none
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: Certificates, vhosts and links are diffed; private keys only show that they change, never their content.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes.flow
+  - certfleet.tls.attributes
 options:
   state:
     description: V(present) deploys; V(rollback) restores the files of O(transaction).
@@ -61,7 +57,9 @@ options:
     elements: dict
     default: []
   files:
-    description: Other files of the same transaction.
+    description:
+      - Other files of the same transaction (vhosts, includes). Each has O(files[].content), or O(files[].template) which
+        the controller renders first.
     type: list
     elements: dict
     default: []
@@ -71,9 +69,17 @@ options:
         type: path
         required: true
       content:
-        description: Content.
+        description: Content. Required unless O(files[].template) is given.
         type: str
-        required: true
+      template:
+        description:
+          - A Jinja2 template rendered on the controller into the content, found and rendered as the
+            P(ansible.builtin.template#lookup) lookup does - the role's C(templates/), then the playbook's - with every
+            variable of the task plus O(files[].template_vars). The text is written as it is, never parsed back.
+        type: str
+      template_vars:
+        description: Extra variables of O(files[].template) only (for example the one site a vhost template renders).
+        type: dict
       mode:
         description: Octal mode such as V('0644').
         type: raw
@@ -144,10 +150,12 @@ EXAMPLES = r"""
     certificates:
       - name: www-example-co-jp
         key_path: /etc/ssl/private/www.key
-        certificate_path: /etc/ssl/certs/www.fullchain.pem
+        certificate_path: /etc/ssl/certfleet/www.crt
     files:
       - path: /etc/apache2/sites-available/www-ssl.conf
-        content: "{{ lookup('ansible.builtin.template', 'www-ssl.conf.j2') }}"
+        template: www-ssl.conf.j2
+        template_vars:
+          server_name: www.example.co.jp
     links:
       - path: /etc/apache2/sites-enabled/www-ssl.conf
         src: /etc/apache2/sites-available/www-ssl.conf
@@ -244,12 +252,15 @@ def main():
             state=dict(type="str", choices=["present", "rollback"], default="present"),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
-                content=dict(type="str", required=True, no_log=True),
+                content=dict(type="str", no_log=True),
+                # rendered into content by the action plugin on the controller
+                template=dict(type="str"),
+                template_vars=dict(type="dict"),
                 mode=dict(type="raw", default="0644"),
                 owner=dict(type="str"),
                 group=dict(type="str"),
                 secret=dict(type="bool", default=False),
-            )),
+            ), required_one_of=[("content", "template")], mutually_exclusive=[("content", "template")]),
             links=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 src=dict(type="path", required=True),
@@ -268,9 +279,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params["certificates"]:
-        module.fail_json(msg="certificates are read on the controller: run deploy_files as a task (its action plugin), "
-                             "not as a bare module")
+    if module.params["certificates"] or any(item.get("template") for item in module.params["files"]):
+        module.fail_json(msg="certificates are read and templates rendered on the controller: run deploy_files as a task "
+                             "(its action plugin), not as a bare module")
     try:
         result = run(module)
     except CertfleetError as exc:

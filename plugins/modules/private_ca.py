@@ -8,8 +8,11 @@ DOCUMENTATION = r"""
 module: private_ca
 short_description: The built-in private CA - create it, keep its CRL current, revoke certificates
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
-  - Ensures a private CA in the certificate store, C(<store_path>/ca/<name>/) (seed 003 §2.9, §4.7, §4.9).
+  - Ensures a private CA in the certificate store, C(<store_path>/ca/<name>/), for intranet servers that public CAs
+    cannot certify (internal names, private IP addresses).
     Its key is encrypted at rest (PKCS#8, AES-256) with O(passphrase); the directory also holds the CA certificate,
     the root certificate to distribute, the issuance index (serials and their status) and the CRL.
   - O(kind=root) makes a root CA that signs server certificates itself. O(kind=intermediate) makes a root and an
@@ -23,18 +26,12 @@ description:
     regularly (the request playbook does) keeps it current. Publish C(crl.der) at the O(crl_distribution_points) URL.
   - Certificates are issued with M(certfleet.tls.private_ca_certificate) or, for the store's definitions,
     M(certfleet.tls.store_issue).
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: The diff shows status, CA certificate fingerprint, CRL number, revoked serials and settings.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
 options:
   store_path:
     description: Root directory of the certificate store; the CA lives in C(ca/<name>/) under it.
@@ -58,8 +55,8 @@ options:
     choices: [root, intermediate, subordinate]
   common_name:
     description:
-      - CN of the CA. Defaults to C(<name> Root CA <timestamp>) (C(Issuing CA), C(Subordinate CA)), unique as seed
-        003 §4.9 recommends, because a new CA must never reuse an old CA's name.
+      - CN of the CA. Defaults to C(<name> Root CA <timestamp>) (C(Issuing CA), C(Subordinate CA)), unique because a
+        new CA must never reuse an old CA's name - clients would mistake one CA's certificates for the other's.
       - For O(kind=intermediate) it names the issuing CA; the root gets the default root CN.
     type: str
   organization_name:
@@ -118,7 +115,7 @@ options:
       - An issued certificate never outlives the CA certificate.
     type: int
   crl_distribution_points:
-    description: CRL URLs written into every issued certificate (seed 003 §4.7, C(crlDistributionPoints)).
+    description: CRL URLs written into every issued certificate (C(crlDistributionPoints), RFC 5280 4.2.1.13).
     type: list
     elements: str
   ca_issuers_urls:
@@ -175,8 +172,8 @@ options:
     default: false
 notes:
   - Back up C(<store_path>/ca/) with the rest of the store; it is safe in git because the keys are encrypted.
-  - Distribute C(root.pem) to clients (Windows Group Policy, Public Key Policies - seed 003 §4.7) or add it to a
-    trusted CA set.
+  - Distribute C(root.pem) to clients (in a Windows domain, Group Policy - Public Key Policies - Trusted Root
+    Certification Authorities) or add it to a trusted CA set.
 seealso:
   - module: certfleet.tls.private_ca_certificate
   - module: certfleet.tls.store_issue
@@ -289,17 +286,14 @@ settings:
   type: dict
 """
 
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    CertfleetError,
-)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 SUBJECT_OPTIONS = {"CN": "common_name", "O": "organization_name", "OU": "organizational_unit_name", "C": "country_name",
                    "ST": "state_or_province_name", "L": "locality_name"}
@@ -357,15 +351,16 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require_cryptography(module)
     params = module.params
-    directory = _ca.ca_directory(params["store_path"], params["name"])
-    try:
-        for days in ("validity_days", "intermediate_validity_days"):
-            if params[days] is not None and params[days] < 1:
-                raise CertfleetError(f"{days}: must be at least 1 day, not {params[days]}")
-        result = _ca.run_private_ca(
+    # The CA's directory goes into every failure; a name that cannot be one fails in run_private_ca.
+    directory = layout.ca_dir(params["store_path"], params["name"]) if layout.NAME_PATTERN.match(params["name"]) else None
+    for days in ("validity_days", "intermediate_validity_days"):
+        if params[days] is not None and params[days] < 1:
+            module.fail_json(msg=f"{days}: must be at least 1 day, not {params[days]}", directory=directory)
+    result = run_or_fail(
+        module,
+        lambda: _ca.run_private_ca(
             store_path=params["store_path"],
             name=params["name"],
             passphrase=params["passphrase"],
@@ -381,11 +376,10 @@ def main():
             release=params["release_hold"],
             refresh_crl=params["refresh_crl"],
             check_mode=module.check_mode,
-        )
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc), directory=directory)
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error in CA {params['name']}: {exc}", directory=directory, exception=traceback.format_exc())
+        ),
+        doing=f"in CA {params['name']}",
+        fields={"directory": directory},
+    )
     for warning in result.pop("warnings"):
         module.warn(warning)
     diff = result.pop("diff")

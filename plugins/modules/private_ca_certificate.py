@@ -8,29 +8,26 @@ DOCUMENTATION = r"""
 module: private_ca_certificate
 short_description: Issue a server certificate from a CSR with the built-in private CA
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Signs a CSR with a CA made by M(certfleet.tls.private_ca), under the CA's policy - allowed domains and IP
     networks, maximum validity (397 days unless the CA says otherwise, and never beyond the CA certificate's own
     expiry) - and the key / DN rules of a CA O(profile).
   - Only the subject and the subject alternative names are taken from the CSR. Every other extension comes from the
     CA - C(CA:FALSE), key usage, extended key usage C(serverAuth), subject and authority key identifiers, CRL
-    distribution points and AIA caIssuers URLs from the CA's settings (seed 003 §4.7); a C(CA:TRUE) or any other
+    distribution points and AIA caIssuers URLs from the CA's settings (RFC 5280); a C(CA:TRUE) or any other
     extension requested in the CSR is ignored with a warning.
   - Serials are random 128-bit numbers, recorded with the certificate in the CA's issuance index.
   - Idempotent - with the same CSR the existing certificate (in O(path), or found in the CA's index) is kept until
     it enters its renewal window (O(renew_before_days)), is revoked, or O(force=true).
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: The diff shows serial, SHA-256 fingerprint and validity end of the certificate in O(path).
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
+  - certfleet.tls.certificate_files
 options:
   store_path:
     description: Root directory of the certificate store holding C(ca/<ca>/).
@@ -54,12 +51,6 @@ options:
     description: Where to write the certificate (PEM).
     type: path
     required: true
-  chain_path:
-    description: Where to write the CA certificates a server sends after its own (empty for a CA of C(kind=root)).
-    type: path
-  fullchain_path:
-    description: Where to write the certificate followed by the CA certificates above it (the root excluded).
-    type: path
   validity_days:
     description: Validity in days; the CA's C(max_validity_days) when not given, which is also the upper limit.
     type: int
@@ -84,20 +75,6 @@ options:
   requester:
     description: Who asked for the certificate, recorded in the CA's issuance index. Defaults to O(path).
     type: str
-  backup:
-    description: Keep a timestamped copy of the previous certificate files before they are replaced.
-    type: bool
-    default: false
-  mode:
-    description: Permissions of the written files.
-    type: raw
-    default: '0644'
-  owner:
-    description: Owner of the written files.
-    type: str
-  group:
-    description: Group of the written files.
-    type: str
 seealso:
   - module: certfleet.tls.private_ca
   - module: certfleet.tls.cert_chain
@@ -110,9 +87,9 @@ EXAMPLES = r"""
     store_path: "{{ inventory_dir }}/cert_store"
     ca: intranet
     passphrase: "{{ certfleet_store_passphrase }}"
-    csr_path: /etc/pki/tls/portal.csr
-    path: /etc/pki/tls/certs/portal.crt
-    fullchain_path: /etc/pki/tls/certs/portal.fullchain.crt
+    csr_path: /etc/httpd/ssl/portal.csr
+    path: /etc/httpd/ssl/portal.crt
+    fullchain_path: /etc/httpd/ssl/portal.fullchain.crt
     validity_days: 90
   register: issued
 
@@ -122,7 +99,7 @@ EXAMPLES = r"""
     ca: intranet
     passphrase: "{{ certfleet_store_passphrase }}"
     csr_content: "{{ lookup('ansible.builtin.file', 'portal.csr') }}"
-    path: /etc/pki/tls/certs/portal.crt
+    path: /etc/httpd/ssl/portal.crt
     renew_before_days: 14
 """
 
@@ -189,13 +166,12 @@ backup_files:
   type: dict
 """
 
-import contextlib
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.private_ca import commit_ca_files, opened_cas
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import load_csr
@@ -204,11 +180,8 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.files import
     read_file,
     write_with_module,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    CertfleetError,
-)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import certificate_files_argument_spec, require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 OUTPUTS = ("path", "chain_path", "fullchain_path")
 
@@ -244,11 +217,8 @@ def issue(module: AnsibleModule) -> dict:
     outputs = {option: params[option] for option in OUTPUTS if params[option]}
     for option, path in outputs.items():
         check_writable_directory(path, option=option)
-    directory = _ca.ca_directory(params["store_path"], params["ca"])
-    with contextlib.ExitStack() as stack:
-        if not module.check_mode and os.path.isdir(directory):
-            stack.enter_context(_ca.locked(directory))
-        ca = _ca.load_store_ca(params["store_path"], params["ca"])
+    with opened_cas(params["store_path"], [params["ca"]], check_mode=module.check_mode) as cas:
+        ca = cas[params["ca"]]
         existing_data = {option: read_file(path, option=option) for option, path in outputs.items()}
         existing = existing_certificate(existing_data["path"])
         decision = _ca.decide_issue(
@@ -269,9 +239,8 @@ def issue(module: AnsibleModule) -> dict:
         wanted = {"path": _ca.pem(certificate), "chain_path": _chain.chain_pem(chain), "fullchain_path": _chain.fullchain_pem(chain)}
         writes = {option: wanted[option] for option in outputs if existing_data[option] != wanted[option]}
         if not module.check_mode:
-            if decision["ca_files"]:
-                # The CA's index first: every certificate that leaves the CA is known to it.
-                _ca.write_files(ca.directory, decision["ca_files"], name=ca.name)
+            # The CA's index first: every certificate that leaves the CA is known to it.
+            commit_ca_files(ca, decision["ca_files"])
             backups = {}
             for option, content in writes.items():
                 backup = write_with_module(module, outputs[option], content, backup=params["backup"], option=option)
@@ -297,41 +266,33 @@ def issue(module: AnsibleModule) -> dict:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            certificate_files_argument_spec(),
             store_path=dict(type="path", required=True),
             ca=dict(type="str", required=True),
             passphrase=dict(type="str", required=True, no_log=True),
             csr_path=dict(type="path"),
             csr_content=dict(type="str"),
             path=dict(type="path", required=True),
-            chain_path=dict(type="path"),
-            fullchain_path=dict(type="path"),
             validity_days=dict(type="int"),
             renew_before_days=dict(type="int", default=30),
             force=dict(type="bool", default=False),
             profile=dict(type="raw", default="private"),
             profiles=dict(type="dict", default={}),
             requester=dict(type="str"),
-            backup=dict(type="bool", default=False),
-            mode=dict(type="raw", default="0644"),
-            owner=dict(type="str"),
-            group=dict(type="str"),
         ),
         supports_check_mode=True,
         required_one_of=[("csr_path", "csr_content")],
         mutually_exclusive=[("csr_path", "csr_content")],
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    try:
-        if module.params["renew_before_days"] < 0:
-            raise CertfleetError("renew_before_days: must not be negative")
-        result = issue(module)
-    except _ca.PolicyError as exc:
-        module.fail_json(msg=str(exc), policy_errors=exc.errors)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error issuing {module.params['path']}: {exc}", exception=traceback.format_exc())
+    require_cryptography(module)
+    if module.params["renew_before_days"] < 0:
+        module.fail_json(msg="renew_before_days: must not be negative")
+    result = run_or_fail(
+        module,
+        lambda: issue(module),
+        doing=f"issuing {module.params['path']}",
+        error_fields=lambda exc: {"policy_errors": exc.errors} if isinstance(exc, _ca.PolicyError) else {},
+    )
     for warning in result["policy_warnings"]:
         module.warn(warning)
     diff = result.pop("diff")

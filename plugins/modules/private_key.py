@@ -8,25 +8,21 @@ DOCUMENTATION = r"""
 module: private_key
 short_description: Generate, re-encrypt or decrypt a TLS private key file
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Ensures a private key file (RSA or ECDSA) exists with the requested type, size or curve, format and encryption.
   - When only the passphrase or format changes, the same key is re-encrypted, decrypted or converted in place
     (Apache on Windows cannot prompt for a passphrase and needs a decrypted copy of the same key).
   - The key is written atomically through a temporary file that is C(0600) from its creation. Key material is
     never returned, logged or shown in diffs.
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: The diff shows key type, size, fingerprint, format and whether the key is encrypted, never key material.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
+  - ansible.builtin.files
 options:
   path:
     description: Path of the private key file.
@@ -95,12 +91,12 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Generate an encrypted 2048-bit RSA key (seed 000 §2, openssl genpkey -aes256)
+- name: Generate an encrypted 2048-bit RSA key, as openssl genpkey -aes256 does
   certfleet.tls.private_key:
     path: /etc/ssl/private/www.example.co.jp.key
     passphrase: "{{ vault_key_passphrase }}"
 
-- name: Write a decrypted copy of the same key for Apache on Windows (seed 000 §7.3)
+- name: Decrypt the same key for Apache on Windows, which cannot prompt for a passphrase
   certfleet.tls.private_key:
     path: /etc/ssl/private/www.example.co.jp.key
     current_passphrase: "{{ vault_key_passphrase }}"
@@ -168,9 +164,8 @@ backup_file:
 """
 
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import (
     check_writable_directory,
@@ -185,11 +180,8 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import 
     plan_private_key,
     serialize_private_key,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    CertfleetError,
-)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import HAS_CRYPTOGRAPHY
 
 if HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives import serialization
@@ -272,20 +264,11 @@ def main():
         add_file_common_args=True,
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require_cryptography(module)
     path = module.params["path"]
-    try:
-        if module.params["state"] == "absent":
-            result = remove_key(module, path)
-        else:
-            result = ensure_key(module, path)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc), filename=path)
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        # Anything unexpected still reaches the user as one line, with the
-        # traceback only in the -vvv "exception" field.
-        module.fail_json(msg=f"unexpected error handling {path}: {exc}", exception=traceback.format_exc())
+    work = remove_key if module.params["state"] == "absent" else ensure_key
+    result = run_or_fail(module, lambda: work(module, path), doing=f"handling {path}",
+                         error_fields=lambda exc: {"filename": path})
     if module.params["state"] == "present" and os.path.exists(path):
         file_args = module.load_file_common_arguments(module.params)
         result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])

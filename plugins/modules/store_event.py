@@ -8,23 +8,20 @@ DOCUMENTATION = r"""
 module: store_event
 short_description: Record deployment, verification and monitoring events in the certificate store's history
 version_added: 0.2.0
-description:
-  - Appends events to C(certs/<certificate>/history.jsonl) of the controller-side store, each with the time (UTC).
-    The history is append-only (seed 003 keeps the life of every certificate) - this module never rewrites it.
-  - Used by the apache_ssl role (V(deployed), V(verified), V(verify_failed), V(deploy_failed)), the deploy playbook
-    (unreachable hosts) and the cert_monitor role (V(monitored)). Run it on the controller, with C(delegate_to=localhost).
 author:
   - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+description:
+  - Appends events to the history of a definition (C(certificate)) in the controller-side store, each with the time (UTC).
+    The history is append-only, so the whole life of every certificate stays on record - this module never rewrites it.
+  - Used by the apache_ssl role (V(deployed), V(verified), V(verify_failed), V(deploy_failed)), the deploy playbook
+    (unreachable hosts) and the cert_monitor role (V(monitored)). Run it on the controller, with C(delegate_to=localhost).
 attributes:
   check_mode:
-    support: full
     details: Nothing is written in check mode; RV(events) lists what would be.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
 options:
   store_path:
     description: Root directory of the certificate store.

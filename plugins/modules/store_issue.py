@@ -6,34 +6,32 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: store_issue
-short_description: Issue the store's pending CSRs unattended with the store's private CAs
+short_description: Issue the store's certificate definitions through their issuer providers
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
-  - For every certificate definition whose issuer is C(provider=private_ca) with C(ca=<name>), signs C(certs/<name>/csr.pem)
-    with the CA C(ca/<name>/) of the certificate store and writes C(cert.pem), C(chain.pem) (intermediates) and
-    C(fullchain.pem) (certificate and intermediates, checked by the chain engine), updates C(state.json) (status
-    C(issued), serial, fingerprints, validity) and appends an C(issued) event to C(history.jsonl). Seed 003 calls this
-    unattended (無人) processing.
-  - Definitions with another provider are left alone.
+  - For every certificate definition, the issuer provider it names in C(issuer.provider) decides whether a certificate
+    must be obtained and obtains it; the module then installs it in the certificate store - the certificate, its chain
+    (intermediates) and the full chain (certificate and intermediates, checked by the chain engine) - records it in the
+    definition's state (status C(issued), serial, fingerprints, validity) and appends an C(issued) event to its history.
+    Issuance runs unattended, without a person approving each certificate.
+  - V(private_ca) signs the definition's CSR with the CA of the store named by C(issuer.ca) (see M(certfleet.tls.private_ca)).
+  - V(manual) definitions are ordered from a CA by a person; they are not in RV(certificates), and RV(pending) says what
+    to do for each. V(acme) definitions are left alone with a warning (not implemented yet).
   - Re-runs change nothing until a certificate enters its renewal window (the definition's C(renew_before_days),
     30 days when not set), its CSR changes (new key or names from M(certfleet.tls.store_request)), or it is revoked.
-    The previous certificate files then go to C(archive/<serial>/).
+    The previous certificate generation is then archived in the store under its serial.
   - Every definition is checked first (CSR present, CA policy and profile); if any fails, the task fails listing
     every problem and nothing is written.
   - This is a step of the C(certfleet.tls.request) playbook, after M(certfleet.tls.store_request) and
     M(certfleet.tls.private_ca).
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: One line per changed definition with the serial, SHA-256 fingerprint and end of validity, before and after.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
 options:
   store_path:
     description: Root directory of the certificate store.
@@ -80,7 +78,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 certificates:
-  description: One entry per private_ca definition, in input order.
+  description: One entry per definition with a certificate from its provider (V(private_ca)), in input order.
   returned: success
   type: list
   elements: dict
@@ -98,12 +96,18 @@ certificates:
     status:
       description: Store status, V(issued).
       type: str
+    provider:
+      description: The issuer provider, from C(issuer.provider).
+      type: str
     ca:
-      description: Name of the issuing CA.
+      description: Name of the issuing CA (C(issuer.ca)).
       type: str
     store_dir:
       description: Directory of the definition in the store.
       type: str
+    files:
+      description: Paths of the certificate (C(cert)), its intermediates (C(chain)) and both (C(fullchain)) in the store.
+      type: dict
     serial:
       description: Serial of the certificate (null in check mode before issuance).
       type: str
@@ -123,22 +127,27 @@ certificates:
       description: SANs of the certificate.
       type: list
       elements: str
+pending:
+  description:
+    - Definitions waiting for a person (provider V(manual)), in input order; nothing was written for them.
+    - Each has C(name), C(provider), C(reason) (why a certificate is needed, for example V(no certificate yet)) and
+      C(instructions), what to do, one step per entry (submit the CSR to the CA, put the certificate it returns into
+      the store).
+  returned: success
+  type: list
+  elements: dict
 failures:
   description: On failure, the reasons of every definition that cannot be issued, by name.
   returned: failure
   type: dict
 """
 
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.issue import IssueFailures, run_issue
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    CertfleetError,
-)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._store.options import definitions_argument_spec, definitions_arguments
 
 
 def diff_lines(certificates: list) -> str:
@@ -151,35 +160,21 @@ def diff_lines(certificates: list) -> str:
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            store_path=dict(type="path", required=True),
-            definitions=dict(type="list", elements="dict", required=True),
-            defaults=dict(type="dict", default={}),
-            profiles=dict(type="dict", default={}),
+        argument_spec=definitions_argument_spec(
             ca_passphrase=dict(type="str", no_log=True),
             ca_passphrases=dict(type="dict", default={}, no_log=True),
         ),
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require_cryptography(module)
     params = module.params
-    try:
-        result = run_issue(
-            store_path=params["store_path"],
-            definitions=params["definitions"],
-            ca_passphrase=params["ca_passphrase"],
-            ca_passphrases=params["ca_passphrases"],
-            defaults=params["defaults"],
-            profiles=params["profiles"],
-            check_mode=module.check_mode,
-        )
-    except IssueFailures as exc:
-        module.fail_json(msg=str(exc), failures=exc.failures)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error issuing from the certificate store: {exc}", exception=traceback.format_exc())
+    result = run_or_fail(
+        module,
+        lambda: run_issue(ca_passphrase=params["ca_passphrase"], ca_passphrases=params["ca_passphrases"],
+                          **definitions_arguments(module)),
+        doing="issuing from the certificate store",
+        error_fields=lambda exc: {"failures": exc.failures} if isinstance(exc, IssueFailures) else {},
+    )
     for warning in result.pop("warnings"):
         module.warn(warning)
     if module._diff and result["changed"]:

@@ -8,28 +8,24 @@ DOCUMENTATION = r"""
 module: store_request
 short_description: Keys and CA-checked CSRs for many certificate definitions in the certificate store
 version_added: 0.1.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
-  - For every certificate definition, ensures C(certs/<name>/key.pem) (PKCS#8, AES-256, encrypted with the store
-    passphrase), C(csr.pem) and C(state.json) in the controller-side certificate store, and appends events to
-    C(history.jsonl).
+  - For every certificate definition, ensures its private key (PKCS#8, AES-256, encrypted with the store passphrase),
+    its CSR and its state in the controller-side certificate store, and appends events to its history (the store's
+    layout is described in the collection's docs/store.md).
   - Every definition is checked against its CA profile first; if any breaks a rule, the task fails listing every
     problem of every definition and nothing is written.
   - One call handles the whole list, so a fleet of hundreds of definitions costs one module round trip.
     Re-runs compare recorded hashes and do not decrypt keys, except one to verify the passphrase.
-  - A definition whose key type or size changes gets a new key and CSR; the previous files go to C(archive/).
+  - A definition whose key type or size changes gets a new key and CSR; the previous files are archived in the store.
   - This is the engine of the C(certfleet.tls.request) playbook; most users run the playbook.
-author:
-  - certfleet.tls maintainers (@certfleet)
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
     details: One line per definition with its key fingerprint, subject and SANs, never key material.
-  platform:
-    platforms: posix
+extends_documentation_fragment:
+  - certfleet.tls.attributes
 options:
   store_path:
     description: Root directory of the certificate store. Created if missing.
@@ -142,16 +138,12 @@ policy_failures:
   type: dict
 """
 
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._store.request import PolicyViolations, run_request
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    CertfleetError,
-)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._store.options import definitions_argument_spec, definitions_arguments
 
 
 def diff_lines(certificates: list, *, after: bool) -> str:
@@ -167,33 +159,17 @@ def diff_lines(certificates: list, *, after: bool) -> str:
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            store_path=dict(type="path", required=True),
-            definitions=dict(type="list", elements="dict", required=True),
-            defaults=dict(type="dict", default={}),
-            profiles=dict(type="dict", default={}),
-            passphrase=dict(type="str", required=True, no_log=True),
-        ),
+        argument_spec=definitions_argument_spec(passphrase=dict(type="str", required=True, no_log=True)),
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require_cryptography(module)
     params = module.params
-    try:
-        result = run_request(
-            store_path=params["store_path"],
-            definitions=params["definitions"],
-            passphrase=params["passphrase"],
-            defaults=params["defaults"],
-            profiles=params["profiles"],
-            check_mode=module.check_mode,
-        )
-    except PolicyViolations as exc:
-        module.fail_json(msg=str(exc), policy_failures=exc.reports)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error in the certificate store: {exc}", exception=traceback.format_exc())
+    result = run_or_fail(
+        module,
+        lambda: run_request(passphrase=params["passphrase"], **definitions_arguments(module)),
+        doing="in the certificate store",
+        error_fields=lambda exc: {"policy_failures": exc.reports} if isinstance(exc, PolicyViolations) else {},
+    )
     for warning in result.pop("warnings"):
         module.warn(warning)
     if module._diff and result["changed"]:

@@ -8,10 +8,12 @@ DOCUMENTATION = r"""
 module: tls_probe
 short_description: Deploy check - one TLS handshake to see which certificate and chain a server really presents
 version_added: 0.2.0
+author:
+  - certfleet.tls maintainers (@certfleet)
 description:
   - Connects to O(host):O(port), optionally after SMTP STARTTLS, sends O(server_name) as SNI and reads the full
     certificate chain the server presents, the negotiated protocol and cipher.
-  - Checks it from outside, the way seed 003 §4.3.3 (deploy check) and appendix A do by hand - the presented leaf is
+  - Checks it from outside, as the deploy check of this collection - the presented leaf is
     the expected certificate (SHA-256 or SHA-1 fingerprint), every intermediate is sent and in order, the chain is
     trusted by the trusted CA set, the name matches, enough days are left - plus weak keys, SHA-1/MD5 signatures,
     validity over 398 days, self-signed leaf and intermediates expiring before the leaf.
@@ -19,21 +21,10 @@ description:
     failure, STARTTLS failure) are reported as RV(outcome) with a message, never as a traceback.
   - The task fails when a check named in O(fail_on) is not V(ok); everything is returned either way.
   - Runs where the module runs; use C(delegate_to) to probe from the controller or another vantage point.
-author:
-  - certfleet.tls maintainers (@certfleet)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads; check mode runs the same probe.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-requirements:
-  - cryptography >= 42.0
-  - pyOpenSSL (optional; without it Python's ssl module is used, which gives the full chain on Python 3.10 and newer)
+  - certfleet.tls.attributes
+  - certfleet.tls.attributes.info_module
+  - certfleet.tls.handshake
 options:
   host:
     description: Host name or IP address (IPv4 or IPv6) to connect to.
@@ -45,7 +36,7 @@ options:
     default: 443
   server_name:
     description:
-      - Name sent as SNI and checked against the certificate (seed 003 §4.4.1 "check server name").
+      - Name sent as SNI and checked against the certificate (RFC 6125 host name matching).
       - Defaults to O(host) when it is a DNS name; with an IP address and no O(server_name) no SNI is sent.
     type: str
   timeout:
@@ -59,17 +50,17 @@ options:
     default: none
   expected_certificate:
     description:
-      - The certificate the server should present, as a path or PEM text (for example C(cert.pem) or C(fullchain.pem)
-        of the certificate store). When it holds intermediates too, each must be presented by the server.
+      - The certificate the server should present, as a path or PEM text - the certificate alone, or followed by its
+        intermediates. When it holds intermediates too, each must be presented by the server.
       - Mutually exclusive with O(expected_fingerprint).
     type: str
   expected_fingerprint:
     description:
-      - SHA-256 (64 hex digits) or SHA-1 (40 hex digits, the thumbprint of seed 003 appendix A) fingerprint of the
+      - SHA-256 (64 hex digits) or SHA-1 (40 hex digits, the Windows thumbprint) fingerprint of the
         certificate the server should present. Colons and case do not matter.
     type: str
   expected_subject:
-    description: Expected subject DN attributes of the leaf, for example C(CN), C(O), C(C) (seed 003 §2.5 DN check).
+    description: Expected subject DN attributes of the leaf, for example C(CN), C(O), C(C).
     type: dict
   trust_bundle:
     description: CA certificates (paths or PEM text) to trust in addition to, or instead of, the system bundle.
@@ -103,11 +94,6 @@ options:
     choices: [connect, expiry, chain_complete, chain_order, trust, hostname, subject, fingerprint, key_size, signature,
               validity_period, self_signed, intermediate_expiry]
     default: [connect, fingerprint, chain_complete, trust, hostname, expiry]
-  backend:
-    description: Handshake library; V(auto) uses pyOpenSSL when installed, else Python's ssl module.
-    type: str
-    choices: [auto, pyopenssl, stdlib]
-    default: auto
 notes:
   - Nothing is verified during the handshake itself (the probe must see broken and legacy servers too, including SHA-1
     and 1024-bit RSA); the checks judge the chain afterwards.
@@ -119,14 +105,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Deploy check - the server presents the certificate of the store with its intermediates
+- name: Deploy check - the server presents the intended certificate with its intermediates
   certfleet.tls.tls_probe:
     host: web01.example.co.jp
     server_name: www.example.co.jp
-    expected_certificate: "{{ cert_store }}/certs/www-example-co-jp/fullchain.pem"
+    expected_certificate: /srv/tls/www.example.co.jp/fullchain.crt
   delegate_to: localhost
 
-- name: Compare the SHA-1 thumbprint noted from the repository (seed 003 appendix A)
+- name: Compare with the SHA-1 thumbprint recorded for the certificate
   certfleet.tls.tls_probe:
     host: 192.0.2.10
     server_name: shop.example.co.jp
@@ -137,7 +123,7 @@ EXAMPLES = r"""
     host: mail.example.internal
     port: 25
     starttls: smtp
-    trust_bundle: ["{{ cert_store }}/ca/internal/cert.pem"]
+    trust_bundle: [/etc/pki/internal-root-ca.crt]
     system_trust: false
 
 - name: Only report, never fail (monitoring style)
@@ -272,18 +258,12 @@ hostname_ok:
   type: bool
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import checks as _endpoint_checks
 
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    CertfleetError,
-)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
 
 CHECK_NAMES = sorted(_endpoint_checks.CHECKS)
 DEFAULT_FAIL_ON = ["connect", "fingerprint", "chain_complete", "trust", "hostname", "expiry"]
@@ -340,15 +320,9 @@ def main():
         mutually_exclusive=[("expected_certificate", "expected_fingerprint")],
         supports_check_mode=True,
     )
-    if not HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    require_cryptography(module)
     params = module.params
-    try:
-        report = probe(params)
-    except CertfleetError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error in the TLS probe: {exc}", exception=traceback.format_exc())
+    report = run_or_fail(module, lambda: probe(params), doing="in the TLS probe")
     if report["failed_checks"]:
         where = f"{params['host']}:{params['port']}"
         details = "; ".join(f"{name}: {report['checks'][name]['message']}" for name in report["failed_checks"])

@@ -5,11 +5,12 @@
 This module is private to the certfleet.tls collection: its API may change
 without notice.
 
-The data comes from the vendor manuals in the project's seeds (001: Cybertrust
-SureServer FAQ "どの中間CA証明書をダウンロードすればよいですか?"; 002: CrossTrust
-IIS 6.0 manual §2.2). Only names the seeds print are used; the certificates
-themselves are not shipped — users download them from the CA. Users extend the
-catalog by passing their own entries to ``merge_catalog``.
+The data comes from the CAs' public documentation: Cybertrust's SureServer FAQ
+"どの中間CA証明書をダウンロードすればよいですか?" (which intermediate CA certificate to
+download) and CrossTrust's Microsoft IIS 6.0 certificate installation guide (section 2.2,
+the intermediate and root certificate table). Only names those documents print are used;
+the certificates themselves are not shipped: users download them from the CA. Users
+extend the catalog by passing their own entries to ``merge_catalog``.
 
 An entry is a dict::
 
@@ -22,7 +23,7 @@ An entry is a dict::
     roots                     root certificate refs the manual says to install (not served)
     cross_roots_optional      the cross-root certificates are a recommendation, not required
     notes                     free text (why a detail is missing, what a footnote says)
-    source                    where the data comes from
+    source                    the public document the data comes from
 
 A certificate ref is a dict ``{"name": ..., "cn": ... or None, "file": ... or None}``:
 ``name`` is what to download, ``cn`` the subject common name when known (used to
@@ -38,15 +39,18 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
 
 JST = datetime.timezone(datetime.timedelta(hours=9), "JST")
 
+# The public documents the built-in entries come from (an entry's "source").
+SURESERVER_FAQ = "Cybertrust SureServer FAQ: which intermediate CA certificate to download"
+CROSSTRUST_IIS6_GUIDE = "CrossTrust Microsoft IIS 6.0 installation guide, section 2.2"
+
 # Order matters only for reporting: entries are listed as the manuals list them.
 CATALOG: list[dict] = [
-    # --- seed 001: Cybertrust Japan SureServer ---------------------------------------------
-    # The seed's first table lost its column boundaries in the text; the numbering (①②③)
-    # runs across the "中間CA証明書" and "クロスルート用中間CA証明書" columns and is the
-    # concatenation order, which the seed's second table (連結ファイル) states explicitly as
-    # intermediate -> cross-root. Names are used as common names because the seed tells users
-    # to identify their product by the issuer's common name (発行者のコモンネーム); the seed
-    # gives no O / C / full subject DN for any of them.
+    # --- Cybertrust Japan SureServer (Cybertrust's SureServer FAQ) -------------------------
+    # In the FAQ's first table the numbering (①②③) runs across the "中間CA証明書" and
+    # "クロスルート用中間CA証明書" columns and is the concatenation order, which its second
+    # table (連結ファイル) states explicitly as intermediate -> cross-root. Names are used as
+    # common names because the FAQ tells users to identify their product by the issuer's
+    # common name (発行者のコモンネーム); it gives no O / C / full subject DN for any of them.
     {
         "vendor": "Cybertrust Japan",
         "product": "SureServer[2048bit]",
@@ -61,7 +65,7 @@ CATALOG: list[dict] = [
             "Footnote 2: install the cross-root intermediate as well when compatibility with mobile handsets matters.",
             "Concatenated file for OpenSSL-style servers: Cybertrust Japan Public CA G2 + Baltimore CyberTrust Root.",
         ],
-        "source": "seed 001",
+        "source": SURESERVER_FAQ,
     },
     {
         "vendor": "Cybertrust Japan",
@@ -74,14 +78,14 @@ CATALOG: list[dict] = [
         "notes": [
             "Footnote 2: install the cross-root intermediate as well when compatibility with mobile handsets matters.",
         ],
-        "source": "seed 001",
+        "source": SURESERVER_FAQ,
     },
     {
         "vendor": "Cybertrust Japan",
         "product": "SureServer EV[2048bit]",
         "intermediates": [{"name": "Cybertrust Japan EV CA G2", "cn": "Cybertrust Japan EV CA G2"}],
         # Whether "Cybertrust Global Root" sits in the intermediate or the cross-root column is
-        # not recoverable from the seed's text; the SureServer[SHA-2] row shows "-" in the
+        # not clear from the FAQ's table; the SureServer[SHA-2] row shows "-" in the
         # cross-root column where the EV[SHA-2] row shows ②Cybertrust Global Root, so it is taken
         # as a cross-root here. The served order is the same either way.
         "cross_roots": [
@@ -89,7 +93,7 @@ CATALOG: list[dict] = [
             {"name": "Baltimore CyberTrust Root", "cn": "Baltimore CyberTrust Root"},
         ],
         "notes": ["Concatenated file: Cybertrust Japan EV CA G2 + Cybertrust Global Root + Baltimore CyberTrust Root."],
-        "source": "seed 001",
+        "source": SURESERVER_FAQ,
     },
     {
         "vendor": "Cybertrust Japan",
@@ -97,8 +101,8 @@ CATALOG: list[dict] = [
         # No ※1 date footnote on this row: the G2 rule applies to SureServer[2048bit] only.
         "intermediates": [{"name": "Cybertrust Japan Public CA G3", "cn": "Cybertrust Japan Public CA G3"}],
         "cross_roots": [],
-        "notes": ["The seed lists no cross-root intermediate for this product."],
-        "source": "seed 001",
+        "notes": ["The FAQ lists no cross-root intermediate for this product."],
+        "source": SURESERVER_FAQ,
     },
     {
         "vendor": "Cybertrust Japan",
@@ -106,20 +110,20 @@ CATALOG: list[dict] = [
         "intermediates": [{"name": "Cybertrust Japan EV CA G2", "cn": "Cybertrust Japan EV CA G2"}],
         "cross_roots": [{"name": "Cybertrust Global Root", "cn": "Cybertrust Global Root"}],
         "notes": ["Concatenated file: Cybertrust Japan EV CA G2 + Cybertrust Global Root."],
-        "source": "seed 001",
+        "source": SURESERVER_FAQ,
     },
-    # --- seed 002: CrossTrust (IIS 6.0 manual §2.2) ---------------------------------------------
-    # The seed names download files only, never a subject CN, so these entries cannot be
+    # --- CrossTrust (its Microsoft IIS 6.0 installation guide, section 2.2) ----------------------
+    # The guide names download files only, never a subject CN, so these entries cannot be
     # matched against a leaf's issuer automatically (cn is None); users who know the CN add
     # it with merge_catalog. The root column is one cell spanning the SHA-256 rows and one
     # spanning the SHA-1 rows (the Crypto SSL rows have no root of their own in the text).
-    # The seed does not say which time zone its dates are in; JST is assumed for a Japanese CA.
+    # The guide does not say which time zone its dates are in; JST is assumed for a Japanese CA.
     {
         "vendor": "CrossTrust",
         "product": "Enterprise SSL(SHA-256)",
         "intermediates": [{"name": "CrossTrustOVCA3.crt", "file": "CrossTrustOVCA3.crt"}],
         "roots": [{"name": "SecurityCommunicationRootCA2.crt", "file": "SecurityCommunicationRootCA2.crt"}],
-        "source": "seed 002",
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
@@ -127,14 +131,14 @@ CATALOG: list[dict] = [
         "intermediates": [{"name": "CrossTrustDVCA3.crt", "file": "CrossTrustDVCA3.crt"}],
         "roots": [{"name": "SecurityCommunicationRootCA2.crt", "file": "SecurityCommunicationRootCA2.crt"}],
         "notes": ["Root taken from the table cell shared with Enterprise SSL(SHA-256)."],
-        "source": "seed 002",
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
         "product": "Enterprise SSL(SHA-1)",
         "intermediates": [{"name": "CrossTrustOVCA1.crt", "file": "CrossTrustOVCA1.crt"}],
         "roots": [{"name": "SecurityCommunicationRootCA1.crt", "file": "SecurityCommunicationRootCA1.crt"}],
-        "source": "seed 002",
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
@@ -142,14 +146,14 @@ CATALOG: list[dict] = [
         "intermediates": [{"name": "CrossTrustDVCA1.crt", "file": "CrossTrustDVCA1.crt"}],
         "roots": [{"name": "SecurityCommunicationRootCA1.crt", "file": "SecurityCommunicationRootCA1.crt"}],
         "notes": ["Root taken from the table cell shared with Enterprise SSL(SHA-1)."],
-        "source": "seed 002",
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
         "product": "Enterprise SSL",
         "intermediates": [{"name": "UTNAddTrustServerCA.crt", "file": "UTNAddTrustServerCA.crt"}],
         "roots": [{"name": "AddTrustExternalCARoot.crt", "file": "AddTrustExternalCARoot.crt"}],
-        "source": "seed 002",
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
@@ -158,8 +162,8 @@ CATALOG: list[dict] = [
         "issued_until": "2010-05-27T00:00:00+09:00",
         "intermediates": [{"name": "EVSGC.p7b", "file": "EVSGC.p7b"}],
         "roots": [{"name": "AddTrustExternalCARoot.crt", "file": "AddTrustExternalCARoot.crt"}],
-        "notes": ["Delivered as a PKCS#7 bundle; the seed does not list the certificates inside it."],
-        "source": "seed 002",
+        "notes": ["Delivered as a PKCS#7 bundle; the guide does not list the certificates inside it."],
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
@@ -167,26 +171,26 @@ CATALOG: list[dict] = [
         "variant": "issued on or after 2010-05-27",
         "issued_from": "2010-05-27T00:00:00+09:00",
         "intermediates": [{"name": "COMODO_EV_SSL.p7b", "file": "COMODO_EV_SSL.p7b"}],
-        # The seed's row for this variant shows no root of its own; the one printed for the
+        # The guide's row for this variant shows no root of its own; the one printed for the
         # earlier variant is taken to span both.
         "roots": [{"name": "AddTrustExternalCARoot.crt", "file": "AddTrustExternalCARoot.crt"}],
-        "notes": ["Delivered as a PKCS#7 bundle; the seed does not list the certificates inside it."],
-        "source": "seed 002",
+        "notes": ["Delivered as a PKCS#7 bundle; the guide does not list the certificates inside it."],
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
     {
         "vendor": "CrossTrust",
         "product": "Enterprise SSL for mobile",
         "intermediates": [],
         "notes": [
-            "The seed says the intermediate changed with certificates whose validity starts around 2010-07-11 "
+            "The guide says the intermediate changed with certificates whose validity starts around 2010-07-11 "
             "(it writes both 以前 and 以降 for that day) but names neither certificate; ask the CA.",
         ],
-        "source": "seed 002",
+        "source": CROSSTRUST_IIS6_GUIDE,
     },
 ]
 
-# How servers take several CA certificates (seed 001): OpenSSL-bundle servers want one file,
-# intermediate first, then the cross-root; the others install each certificate on its own.
+# How servers take several CA certificates (Cybertrust's SureServer FAQ): OpenSSL-bundle servers
+# want one file, intermediate first, then the cross-root; the others install each certificate on its own.
 SERVER_INSTALL_STYLE: dict[str, str] = {
     "apache": "concatenated",
     "big-ip": "concatenated",
@@ -195,8 +199,8 @@ SERVER_INSTALL_STYLE: dict[str, str] = {
     "tomcat": "separate",  # keytool imports one certificate per alias
 }
 
-# Seed 000 §7.1: from Apache 2.4.8 on, SSLCertificateFile takes server certificate + intermediates
-# concatenated; before it, the intermediates go to SSLCertificateChainFile.
+# From Apache 2.4.8 on, SSLCertificateFile takes server certificate + intermediates concatenated;
+# before it, the intermediates go to SSLCertificateChainFile (Apache's mod_ssl documentation).
 APACHE_FULLCHAIN_SINCE = (2, 4, 8)
 
 _REF_KEYS = ("name", "cn", "file")
@@ -206,7 +210,7 @@ _ENTRY_KEYS = frozenset(("vendor", "product", "variant", "issued_from", "issued_
 
 
 def _parse_time(value, *, what: str) -> datetime.datetime | None:
-    """ISO 8601 string or datetime -> aware datetime (naive values are taken as JST, the seeds' zone)."""
+    """ISO 8601 string or datetime -> aware datetime (naive values are taken as JST, the catalogued CAs' zone)."""
     if value is None:
         return None
     if isinstance(value, datetime.datetime):
@@ -368,7 +372,7 @@ def missing_issuer_hint(missing_cn: str | None, *, leaf=None, catalog: list | No
         return None
     found = entries_naming(missing_cn, catalog=catalog)
     if leaf is not None:
-        # The leaf's date decides between variants (seed 001 footnote 1), so keep only
+        # The leaf's date decides between variants (the FAQ's footnote ※1), so keep only
         # entries that fit the leaf when any do.
         for_leaf = {_entry_key(entry) for entry in find_products_for_certificate(leaf, catalog=catalog)}
         narrowed = [(entry, role) for entry, role in found if _entry_key(entry) in for_leaf]

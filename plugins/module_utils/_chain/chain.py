@@ -18,7 +18,6 @@ import binascii
 import datetime
 import re
 import ssl
-import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,33 +28,31 @@ from typing import Callable, Iterable, Sequence
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import catalog as _catalog
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common import keys as _keys
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
+    HAS_CRYPTOGRAPHY,
     CertfleetError,
     certificate_fingerprint,
+    extension_value,
     name_to_string,
     public_key_fingerprint,
 )
 
-CRYPTOGRAPHY_IMPORT_ERROR = None
-try:
+if HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
     from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
-except ImportError:  # pragma: no cover - reported by the modules via missing_required_lib
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-    HAS_CRYPTOGRAPHY = False
-else:
-    HAS_CRYPTOGRAPHY = True
 
 MINIMUM_CRYPTOGRAPHY_VERSION = "42.0.0"
 
 # shortest: fewest intermediates up to a trust anchor (the trust bundle when given, else any
 #   self-signed root in the pile); ties go to the newest root.
 # cross_root: the longest trusted path, through cross-signed certificates as far as their issuers
-#   are available, because old clients and handsets only know the older root (seed 001, note 2);
+#   are available, because old clients and handsets only know the older root (Cybertrust's
+#   SureServer FAQ recommends the cross-root certificate for mobile handsets);
 #   ties go to the oldest root.
 PREFER_CHOICES = ("shortest", "cross_root")
 PKCS12_ENCRYPTIONS = ("modern", "compatibility")
@@ -179,19 +176,6 @@ def _name_key(name: x509.Name) -> tuple:
 
 def _describe(item: SourcedCertificate) -> str:
     return f"{item.source} ({name_to_string(item.certificate.subject) or '<empty subject>'})"
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _extension(certificate: x509.Certificate, extension_class):
-    try:
-        return certificate.extensions.get_extension_for_class(extension_class).value
-    except x509.ExtensionNotFound:
-        return None
-    except ValueError:  # a malformed extension: treat as absent, the signature checks still apply
-        return None
 
 
 def _common_name(name: x509.Name) -> str | None:
@@ -361,14 +345,8 @@ def _open_key(data: bytes, *, what: str, password: bytes | None):
     encrypted = _key_is_encrypted(data)
     if encrypted and password is None:
         return None
-    passphrase = None
-    if encrypted:
-        try:
-            passphrase = password.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CertfleetError(f"{what}: the passphrase is not valid UTF-8") from None
     try:
-        return _keys.load_private_key(data, passphrase, source=what)
+        return _keys.load_private_key(data, source=what, passphrase=password if encrypted else None)
     except CertfleetError:
         if encrypted:
             raise CertfleetError(f"{what}: cannot read the private key (wrong passphrase)") from None
@@ -443,8 +421,12 @@ def load_certificates(data: bytes, *, source: str, password: bytes | str | None 
     raise CertfleetError(f"{source}: no certificate found (not PEM, DER, PKCS#7 or PKCS#12)")
 
 
-def load_private_key(data: bytes, *, source: str, passphrase: bytes | str | None = None):
-    """Read a private key from PEM (also inside a bundle), DER or PKCS#12; PEM and DER go through ``_keys``."""
+def extract_private_key(data: bytes, *, source: str, passphrase: bytes | str | None = None):
+    """The private key of a key file, of a PEM bundle that holds one, or of a PKCS#12 file.
+
+    PEM and DER keys are loaded by ``_keys.load_private_key``; this adds finding the key among
+    certificates and opening PKCS#12.
+    """
     if not HAS_CRYPTOGRAPHY:
         raise CertfleetError("the Python cryptography library is required")
     secret = _as_bytes(passphrase)
@@ -503,7 +485,7 @@ def select_leaf(certificates: Sequence, *, private_key=None) -> SourcedCertifica
     candidates = []
     seen = set()
     for item in items:
-        constraints = _extension(item.certificate, x509.BasicConstraints)
+        constraints = extension_value(item.certificate, x509.BasicConstraints)
         fingerprint = _sha256(item.certificate)
         if (constraints is None or not constraints.ca) and fingerprint not in seen:
             seen.add(fingerprint)
@@ -540,8 +522,8 @@ def verify_signature(certificate: x509.Certificate, issuer_public_key) -> bool:
 
 
 def _key_ids_compatible(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    aki = _extension(child, x509.AuthorityKeyIdentifier)
-    ski = _extension(parent, x509.SubjectKeyIdentifier)
+    aki = extension_value(child, x509.AuthorityKeyIdentifier)
+    ski = extension_value(parent, x509.SubjectKeyIdentifier)
     if aki is None or aki.key_identifier is None or ski is None:
         return True
     return aki.key_identifier == ski.digest
@@ -566,7 +548,7 @@ def is_issued_by(certificate, issuer) -> bool:
 
 def ca_issuers_urls(certificate) -> list[str]:
     """The certificate's AIA caIssuers URIs, in order."""
-    aia = _extension(_cert(certificate), x509.AuthorityInformationAccess)
+    aia = extension_value(_cert(certificate), x509.AuthorityInformationAccess)
     if aia is None:
         return []
     return [
@@ -692,9 +674,9 @@ class _Pool:
 
 def _validity_problem(certificate: x509.Certificate, now: datetime.datetime) -> str | None:
     if now < certificate.not_valid_before_utc:
-        return f"is not yet valid (notBefore {_iso(certificate.not_valid_before_utc)})"
+        return f"is not yet valid (notBefore {iso(certificate.not_valid_before_utc)})"
     if now > certificate.not_valid_after_utc:
-        return f"expired on {_iso(certificate.not_valid_after_utc)}"
+        return f"expired on {iso(certificate.not_valid_after_utc)}"
     return None
 
 
@@ -718,10 +700,10 @@ def _check_path(nodes: list[SourcedCertificate], root: SourcedCertificate | None
             (warnings if self_signed else errors).append(f"{'root' if self_signed else 'intermediate'} {_describe(item)} {problem}")
         elif not self_signed and cert.not_valid_after_utc < leaf.certificate.not_valid_after_utc:
             warnings.append(
-                f"intermediate {_describe(item)} expires on {_iso(cert.not_valid_after_utc)}, before the leaf "
-                f"({_iso(leaf.certificate.not_valid_after_utc)})"
+                f"intermediate {_describe(item)} expires on {iso(cert.not_valid_after_utc)}, before the leaf "
+                f"({iso(leaf.certificate.not_valid_after_utc)})"
             )
-        constraints = _extension(cert, x509.BasicConstraints)
+        constraints = extension_value(cert, x509.BasicConstraints)
         if constraints is None:
             # X.509 v1 self-signed roots predate extensions; OpenSSL still accepts them as anchors.
             if not (self_signed and cert.version == x509.Version.v1):
@@ -732,7 +714,7 @@ def _check_path(nodes: list[SourcedCertificate], root: SourcedCertificate | None
             errors.append(
                 f"{_describe(item)} has pathLenConstraint {constraints.path_length} but {below} intermediate(s) below it"
             )
-        usage = _extension(cert, x509.KeyUsage)
+        usage = extension_value(cert, x509.KeyUsage)
         if usage is not None and not usage.key_cert_sign:
             errors.append(f"{_describe(item)} has a keyUsage without keyCertSign: it may not sign certificates")
         if _name_key(cert.subject) != _name_key(cert.issuer):  # self-issued certificates do not count (RFC 5280 §4.2.1.9)
@@ -838,7 +820,7 @@ def build_chain(
     """Order and check leaf -> intermediates -> (cross-root) -> root from a pile; see PREFER_CHOICES, catalog None = built-in, [] = off."""
     if prefer not in PREFER_CHOICES:
         raise CertfleetError(f"prefer must be one of {', '.join(PREFER_CHOICES)}, not {prefer!r}")
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or utc_now()
     if isinstance(leaf, SourcedCertificate):
         leaf_item = leaf
     elif isinstance(leaf, x509.Certificate):
@@ -1072,7 +1054,7 @@ def pkcs12_matches(data: bytes, *, passphrase: bytes | str, private_key, certifi
 def certificate_info(certificate) -> dict:
     """Subject, issuer, fingerprints, serial, validity (ISO 8601 UTC), CA flag and self-signed flag of one certificate."""
     cert = _cert(certificate)
-    constraints = _extension(cert, x509.BasicConstraints)
+    constraints = extension_value(cert, x509.BasicConstraints)
     with _warnings.catch_warnings():
         # Already reported when loading (non-positive serials); do not repeat it on stderr.
         _warnings.simplefilter("ignore")
@@ -1086,8 +1068,8 @@ def certificate_info(certificate) -> dict:
         "sha256": certificate_fingerprint(cert, "sha256"),
         "sha1": certificate_fingerprint(cert, "sha1"),
         "serial": serial,
-        "not_before": _iso(cert.not_valid_before_utc),
-        "not_after": _iso(cert.not_valid_after_utc),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
         "is_ca": bool(constraints is not None and constraints.ca),
         "self_signed": is_self_signed(cert),
     }

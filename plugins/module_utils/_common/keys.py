@@ -26,7 +26,8 @@ else:  # pragma: no cover
 
 KEY_TYPES = ("RSA", "ECC")
 KEY_FORMATS = ("pkcs8", "pkcs1")
-# Seeds 000 §1.1 and 004: the CA asks for 2048-bit RSA.
+# RSA 2048 bits: the minimum of the CA/Browser Forum Baseline Requirements (6.1.5) and the size
+# Cybertrust's SureServer CSR guide asks for.
 DEFAULT_RSA_SIZE = 2048
 RSA_PUBLIC_EXPONENT = 65537
 
@@ -77,9 +78,13 @@ def inspect_private_key_pem(data: bytes) -> dict:
     return {"format": label.decode("ascii").split()[0].lower(), "encrypted": None}
 
 
-def load_private_key(data: bytes, passphrase: str | None, *, source: str = "private key"):
-    """Load a PEM (or DER) private key; failures raise CertfleetError saying which rule broke."""
-    password = passphrase.encode("utf-8") if passphrase else None
+def load_private_key(data: bytes, *, source: str = "private key", passphrase: str | bytes | None = None):
+    """Load a PEM (or DER) private key; failures raise CertfleetError naming ``source`` and the rule that broke.
+
+    The one key loader of the collection: ``_chain.extract_private_key`` uses it for the key inside
+    bundles and PKCS#12 files.
+    """
+    password = (passphrase if isinstance(passphrase, bytes) else passphrase.encode("utf-8")) if passphrase else None
     armour = inspect_private_key_pem(data)
     if armour["format"] is None and not data.startswith(b"\x30"):
         raise CertfleetError(f"{source}: not a private key (no PEM 'PRIVATE KEY' block and not DER)")
@@ -180,7 +185,7 @@ def plan_private_key(
     # passphrase tried, and failing to open the key never replaces it.
     opening_passphrase = current_passphrase if current_passphrase is not None else passphrase
     try:
-        key = load_private_key(existing, opening_passphrase, source="path")
+        key = load_private_key(existing, source="path", passphrase=opening_passphrase)
     except CertfleetError as exc:
         if current_passphrase is None and regenerate == "full_idempotence":
             return _plan("generate", f"the existing key cannot be opened ({exc}); regenerate=full_idempotence", before=armour)

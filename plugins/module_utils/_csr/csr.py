@@ -171,7 +171,7 @@ def csr_matches(existing: bytes | None, *, private_key, subject: dict, subject_a
 
 
 def describe_csr(csr) -> dict:
-    """Everything a person checks before submitting a CSR (seed 004's CSR checker)."""
+    """Everything a person checks before submitting a CSR: subject, names, key, signature algorithm, fingerprints."""
     public = key_info(csr.public_key())
     try:
         signature_algorithm = csr.signature_algorithm_oid._name  # pylint: disable=protected-access

@@ -19,8 +19,8 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
 
 # Names that only resolve inside an organisation or are reserved (RFC 2606,
 # RFC 6761, RFC 8375); public CAs stopped issuing for them in 2015 (CA/B Forum
-# BR 4.2.2), and seed 004 lists "intranet domain names" among what Cybertrust
-# refuses.
+# BR 4.2.2), and Cybertrust's SureServer ordering guidance lists intranet domain
+# names among what it does not certify.
 INTRANET_SUFFIXES = (
     "local", "localdomain", "localhost", "lan", "internal", "intranet", "corp", "home", "home.arpa",
     "private", "priv", "intra", "test", "example", "invalid", "onion", "arpa",
@@ -72,26 +72,26 @@ _BASE_PROFILE = {
 
 BUILTIN_PROFILES = {
     "cybertrust": {
-        "description": "Cybertrust Japan SureServer (seed 000 §1-3, seed 004)",
-        # Seed 000 §1.1 and seed 004: RSA 2048-bit, CSR signed with SHA-256.
+        "description": "Cybertrust Japan SureServer (its CSR and ordering guidance)",
+        # Cybertrust's CSR guide asks for a 2048-bit RSA key and a SHA-256 signed CSR.
         "key_types": ["RSA"],
         "digests": ["sha256"],
-        # Seed 000 §3: C, ST, L, O and CN are required input; e-mail, challenge
+        # Cybertrust's CSR guide: C, ST, L, O and CN are required input; e-mail, challenge
         # password and optional company name must be left empty.
         "required_fields": ["C", "ST", "L", "O", "CN"],
         "field_rules": {
             "emailAddress": "error",
-            "OU": "Cybertrust does not include OU in server certificates issued on or after 2022-06-23 (seed 000 §3)",
+            "OU": "Cybertrust does not include OU in server certificates issued on or after 2022-06-23 (its CSR guide)",
         },
         "forbidden_attributes": ["challengePassword", "unstructuredName"],
-        # Seed 000 §3: the O value is the organisation's registered English name.
+        # Cybertrust's CSR guide: the O value is the organisation's registered English name.
         "ascii_fields": ["C", "ST", "L", "O", "OU", "CN"],
         "cn_must_be_fqdn": True,
         "allow_ip_names": False,
         "allow_private_ips": False,
         "allow_intranet_names": False,
-        # Seed 004: a www. common name whose only subdomain is www gets the bare
-        # domain registered as a SAN as well.
+        # SureServer ordering guidance: a www. common name whose only subdomain is www gets
+        # the bare domain registered as a SAN as well.
         "www_adds_bare_domain": True,
     },
     "cabf": {
@@ -269,7 +269,7 @@ def check_request(
                 f"{_label('CN')}: '{common_name}' has a subdomain other than www, so the CA does not add the bare domain as a SAN")
         elif bare not in [s.lower() for s in sans]:
             sans.append(bare)
-            warnings.append(f"subject_alt_name: added '{bare}' because the CA registers the bare domain for a www. common name (seed 004)")
+            warnings.append(f"subject_alt_name: added '{bare}' because the CA registers the bare domain for a www. common name")
     return {"profile": name, "errors": errors, "warnings": warnings, "subject_alt_name": sans}
 
 

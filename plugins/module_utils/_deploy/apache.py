@@ -5,20 +5,27 @@
 This module is private to the certfleet.tls collection: its API may change
 without notice.
 
-Seed 000 §7.1: Apache 2.4.8 and later take the intermediates in SSLCertificateFile
-(leaf first, then the chain); older versions need SSLCertificateChainFile.
+Apache 2.4.8 and later take the intermediates in SSLCertificateFile (leaf first, then the
+chain); older versions need SSLCertificateChainFile (Apache mod_ssl documentation; Cybertrust's
+SureServer installation guide for Apache + mod_ssl gives both forms).
 """
 
 from __future__ import annotations
 
 import re
 
+from ansible_collections.certfleet.tls.plugins.module_utils._common.network import check_port
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 
 SITE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # A DNS name or a wildcard; Apache takes ServerName literally, so reject spaces and quotes early.
 SERVER_NAME_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$")
 FULLCHAIN_MIN_VERSION = (2, 4, 8)
+# The role's configuration templates (roles/apache_ssl/templates/), rendered by the deploy_files action.
+VHOST_TEMPLATE = "vhost.conf.j2"
+CONF_TEMPLATE = "certfleet.conf.j2"
+HELPER_TEMPLATE = "passphrase-helper.sh.j2"
 SITE_KEYS = {
     "name", "certificate", "server_name", "server_aliases", "port", "document_root", "hsts", "hsts_max_age",
     "redirect_http", "ocsp_stapling", "extra_directives", "verify_name", "state",
@@ -106,7 +113,7 @@ def parse_host_state(text: str) -> dict:
 
 
 def uses_fullchain(version: str) -> bool:
-    """SSLCertificateFile takes the chain from 2.4.8 on (seed 000 §7.1)."""
+    """SSLCertificateFile takes the chain from 2.4.8 on (SSLCertificateChainFile before)."""
     parts = tuple(int(part) for part in version.split(".")[:3])
     return parts >= FULLCHAIN_MIN_VERSION
 
@@ -125,16 +132,6 @@ def _bool(value, *, what: str) -> bool:
     if isinstance(value, str) and value.lower() in ("yes", "true", "on", "1", "no", "false", "off", "0"):
         return value.lower() in ("yes", "true", "on", "1")
     raise CertfleetError(f"{what} must be true or false, not {value!r}")
-
-
-def _port(value, *, what: str) -> int:
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise CertfleetError(f"{what} must be a port number, not {value!r}") from None
-    if not 0 < port < 65536:
-        raise CertfleetError(f"{what} must be between 1 and 65535, not {port}")
-    return port
 
 
 def _server_name(value, *, what: str) -> str:
@@ -164,6 +161,7 @@ def normalise_site(site, *, definitions: dict, document_root: str, number: int) 
     if state == "absent":
         # Only what names its files matters: the definition may already be gone from the inventory.
         return {"name": name, "certificate": certificate, "state": "absent"}
+    layout.check_name(certificate, what=f"{label}: certificate")
     result = dict(SITE_DEFAULTS)
     result.update({key: value for key, value in site.items() if value is not None})
     definition = definitions.get(certificate)
@@ -177,7 +175,7 @@ def normalise_site(site, *, definitions: dict, document_root: str, number: int) 
     if isinstance(aliases, str) or not isinstance(aliases, list):
         raise CertfleetError(f"{label}: server_aliases must be a list of names")
     result["server_aliases"] = [_server_name(alias, what=f"{label}: server_aliases") for alias in aliases]
-    result["port"] = _port(result["port"], what=f"{label}: port")
+    result["port"] = check_port(result["port"], what=label)
     for key in ("hsts", "redirect_http", "ocsp_stapling"):
         result[key] = _bool(result[key], what=f"{label}: {key}")
     try:
@@ -284,7 +282,7 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
         "port": site["port"],
         "server_name": site["verify_name"],
         "mode": "monitored_only",
-        "expected_certificate": f"{store_path.rstrip('/')}/certs/{site['certificate']}/fullchain.pem",
+        "expected_certificate": layout.certificate_path(store_path, site["certificate"], "fullchain"),
         "trusted_ca_set": set_of[site["certificate"]],
         "check_hostname": True,
     } for site in normalised]
@@ -303,6 +301,29 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
     }
 
 
+def deploy_payload(host_plan: dict, *, conf_file: str, conf_link: str = "", helper: str = "") -> dict:
+    """The files, links and removals of one host's deploy_files transaction, beside the certificates.
+
+    Each configuration file names its role template (rendered by the deploy_files action with the
+    task's variables plus ``template_vars``): one vhost per site, the shared certfleet.conf, and the
+    passphrase helper when the keys stay encrypted. ``conf_link`` (Debian's conf-enabled) and each
+    site's ``vhost_link`` (sites-enabled) become symbolic links; an empty one is not made.
+    """
+    config = {"mode": "0644", "owner": "root", "group": "root"}
+    files = [dict(config, path=site["vhost_path"], template=VHOST_TEMPLATE, template_vars={"site": site})
+             for site in host_plan["sites"]]
+    files.append(dict(config, path=conf_file, template=CONF_TEMPLATE))
+    if host_plan["passphrase_helper"]:
+        if not helper:
+            raise CertfleetError("apache_ssl_key_handling=passphrase_helper needs the helper's path")
+        files.append(dict(config, path=helper, template=HELPER_TEMPLATE, mode="0700"))
+    links = [{"path": site["vhost_link"], "src": site["vhost_path"]} for site in host_plan["sites"] if site["vhost_link"]]
+    if conf_link:
+        links.append({"path": conf_link, "src": conf_file})
+    absent = [{"path": item["path"], "secret": item["secret"]} for item in host_plan["removals"]]
+    return {"files": files, "links": links, "absent": absent}
+
+
 def _joiner(sample: str):
     # Windows paths (C:\Apache\conf\ssl) keep backslashes; everything else uses '/'.
     separator = "\\" if "\\" in sample else "/"
@@ -317,8 +338,7 @@ def _trusted_ca_sets(definitions: dict, *, store_path: str) -> tuple[dict, dict]
         explicit = definition.get("trusted_ca_set")
         if issuer.get("provider") == "private_ca" and issuer.get("ca"):
             set_name = f"private_ca_{issuer['ca']}"
-            sets[set_name] = {"system": False,
-                              "certificates": [f"{store_path.rstrip('/')}/ca/{issuer['ca']}/root.pem"]}
+            sets[set_name] = {"system": False, "certificates": [layout.ca_path(store_path, issuer["ca"], "root")]}
             set_of[name] = set_name
         else:
             set_of[name] = explicit or "default"
@@ -387,3 +407,21 @@ def apache_error(text: str, *, limit: int = 5) -> str:
         return " | ".join(lines[-limit:])
     chosen = sorted(set(marked) | {i + 1 for i in marked if i + 1 < len(lines)})
     return " | ".join(lines[i] for i in chosen[-limit:])
+
+
+def describe_failure(task_name: str, result: dict | None, *, error_log: str = "") -> str:
+    """``<task>: <reason>`` of a failed task: Apache's own error lines for a command, else the task's message.
+
+    ``error_log``: the tail of Apache's error log, read after a failed reload or start (the service
+    manager only says that it failed); its error lines are added after `` - Apache: ``.
+    """
+    result = result or {}
+    stderr, stdout = result.get("stderr") or "", result.get("stdout") or ""
+    if "rc" in result and stderr + stdout:
+        reason = apache_error(f"{stderr}\n{stdout}")
+    else:
+        reason = result.get("msg", "failed")
+    text = f"{task_name}: {reason}"
+    if error_log:
+        text += f" - Apache: {apache_error(error_log)}"
+    return text

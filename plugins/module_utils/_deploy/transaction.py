@@ -32,6 +32,8 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
 MANIFEST = "manifest.json"
 TRANSACTION_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 DEFAULT_KEEP = 5
+# Keys of a ``files`` entry that only the controller (the deploy_files action) reads.
+TEMPLATE_KEYS = ("template", "template_vars")
 
 
 @dataclass
@@ -86,6 +88,25 @@ class Plan:
         return bool(self.changes)
 
 
+def template_source(item) -> tuple[str, dict] | None:
+    """(template, template_vars) of a ``files`` entry the controller renders, None for an entry with content."""
+    if not isinstance(item, dict):
+        raise CertfleetError("files: every entry must be a dict with path and content (or template)")
+    template = item.get("template")
+    if template is None:
+        if item.get("content") is None:
+            raise CertfleetError(f"files: {item.get('path') or '?'}: content or template is required")
+        return None
+    if item.get("content") is not None:
+        raise CertfleetError(f"files: {item.get('path') or '?'}: give content or template, not both")
+    if not isinstance(template, str) or not template:
+        raise CertfleetError(f"files: {item.get('path') or '?'}: template must be a template file name")
+    variables = item.get("template_vars") or {}
+    if not isinstance(variables, dict):
+        raise CertfleetError(f"files: {item.get('path') or '?'}: template_vars must be a dict")
+    return template, variables
+
+
 def parse_mode(value, *, what: str) -> int:
     """'0640', '640', 0o640 or 416 -> 0o640; symbolic modes are refused."""
     if isinstance(value, int):
@@ -130,16 +151,21 @@ def _first_missing_directory(path: str) -> str | None:
     return missing
 
 
+def _claim(path: str, seen: set) -> None:
+    """Each path once per transaction, and absolute: a relative one would depend on the module's working directory."""
+    if path in seen:
+        raise CertfleetError(f"{path} is listed twice")
+    seen.add(path)
+    if not os.path.isabs(path):
+        raise CertfleetError(f"{path}: paths must be absolute")
+
+
 def plan_changes(files: list[WantedFile], links: list[WantedLink], absent: list[WantedAbsent] | None = None) -> Plan:
     """Compare every wanted file, link and absent path with the host; read-only."""
     plan = Plan()
     seen = set()
     for wanted in files:
-        if wanted.path in seen:
-            raise CertfleetError(f"{wanted.path} is listed twice")
-        seen.add(wanted.path)
-        if not os.path.isabs(wanted.path):
-            raise CertfleetError(f"{wanted.path}: paths must be absolute")
+        _claim(wanted.path, seen)
         uid, gid = resolve_owner(wanted.owner, wanted.group, what=wanted.path)
         missing_directory = _first_missing_directory(wanted.path)
         reasons, before = [], None
@@ -166,11 +192,7 @@ def plan_changes(files: list[WantedFile], links: list[WantedLink], absent: list[
             plan.changes.append(Change(path=wanted.path, kind="file", reasons=reasons, wanted=wanted, before=before,
                                        missing_directory=missing_directory))
     for link in links:
-        if link.path in seen:
-            raise CertfleetError(f"{link.path} is listed twice")
-        seen.add(link.path)
-        if not os.path.isabs(link.path):
-            raise CertfleetError(f"{link.path}: paths must be absolute")
+        _claim(link.path, seen)
         missing_directory = _first_missing_directory(link.path)
         current = os.readlink(link.path) if os.path.islink(link.path) else None
         if current == link.src:
@@ -186,11 +208,7 @@ def plan_changes(files: list[WantedFile], links: list[WantedLink], absent: list[
         plan.changes.append(Change(path=link.path, kind="link", reasons=["created" if current is None else "target"],
                                    wanted=link, before_link=current, missing_directory=missing_directory))
     for gone in absent or []:
-        if gone.path in seen:
-            raise CertfleetError(f"{gone.path} is listed twice")
-        seen.add(gone.path)
-        if not os.path.isabs(gone.path):
-            raise CertfleetError(f"{gone.path}: paths must be absolute")
+        _claim(gone.path, seen)
         if os.path.islink(gone.path):
             plan.changes.append(Change(path=gone.path, kind="absent", reasons=["removed"], wanted=gone,
                                        before_link=os.readlink(gone.path)))

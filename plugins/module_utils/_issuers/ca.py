@@ -5,24 +5,14 @@
 This module is private to the certfleet.tls collection: its API may change
 without notice.
 
-Seed 003 §2.9 / §4.7 / §4.9: a root CA by default, optionally an intermediate under
-it or a subordinate of an existing enterprise CA; custom CRL DP and AIA URLs put in
-every issued certificate; CRL generation. Layout of one CA in the store
-(docs/private-ca.md)::
-
-    <store>/ca/<name>/ca.json       kind, status, subject, key spec, settings (policy, URLs)
-                      key.pem       CA key: PKCS#8, AES-256, under the CA passphrase, 0600
-                      cert.pem      CA certificate (absent while a subordinate waits for it)
-                      csr.pem       subordinate only: the request for the enterprise CA
-                      chain.pem     CA certificates above this one, nearest first, no root
-                      root.pem      the root this CA chains to: the trust anchor to distribute
-                      index.json    issuance index (serial -> status, subject, dates) + CRL number
-                      issued/<serial>.pem   every certificate issued
-                      crl.pem crl.der       the current CRL
-                      root/         kind=intermediate: the root CA that signed this one (same files)
+A root CA by default, optionally an issuing intermediate under it or a subordinate of an
+existing enterprise CA (for example Windows Server AD CS); CRL distribution point and AIA
+caIssuers URLs of the CA's settings put in every issued certificate (RFC 5280 4.2.1.13,
+4.2.2.1); CRL generation. The files of one CA and where they live are ``layout.CA_FILES``
+and ``layout.ca_dir`` (docs/private-ca.md describes them).
 
 The first part of the file is pure (cryptography objects, dicts, bytes); the
-second reads and writes a CA directory through ``_files``.
+second reads and writes a CA directory through ``_common.files``.
 """
 
 from __future__ import annotations
@@ -51,15 +41,18 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import 
     load_private_key,
     serialize_private_key,
 )
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, parse_iso, utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     HAS_CRYPTOGRAPHY,
     CertfleetError,
     certificate_fingerprint,
+    extension_value,
     general_names_to_list,
     name_to_dict,
     name_to_string,
     public_key_fingerprint,
 )
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 
 if HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -82,6 +75,7 @@ else:  # pragma: no cover
     EKU_OIDS = {}
     REVOCATION_REASONS = {}
 
+_FILES = layout.CA_FILES
 CA_KINDS = ("root", "intermediate", "subordinate")
 EKU_CHOICES = ("serverAuth", "clientAuth")
 REASON_CHOICES = ("unspecified", "key_compromise", "ca_compromise", "affiliation_changed", "superseded",
@@ -89,8 +83,8 @@ REASON_CHOICES = ("unspecified", "key_compromise", "ca_compromise", "affiliation
 ACTIVE = "active"
 PENDING_SIGNATURE = "pending_signature"
 
-# Seed 003 §4.9: the built-in CA's default DN is O = "... Built-in Private CA", CN with the
-# creation time stamp, because a new CA must never reuse an old CA's DN.
+# The built-in CA's default DN is O = "... Built-in Private CA" and a CN with the creation time
+# stamp: a new CA must never reuse an old CA's DN, or clients confuse the two CAs' certificates.
 DEFAULT_ORGANIZATION = "certfleet.tls Built-in Private CA"
 ROLE_LABELS = {"root": "Root CA", "intermediate": "Issuing CA", "subordinate": "Subordinate CA"}
 
@@ -126,21 +120,6 @@ class PolicyError(CertfleetError):
 
 # --------------------------------------------------------------------------------------------
 # small helpers
-
-
-def utc_now() -> datetime.datetime:
-    """Now in UTC, second precision (X.509 times have no fractions)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def iso(moment: datetime.datetime) -> str:
-    """ISO 8601 UTC with a Z, as the store writes times."""
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: str) -> datetime.datetime:
-    """The inverse of ``iso``."""
-    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
 
 
 def format_serial(number: int) -> str:
@@ -182,13 +161,6 @@ def signing_hash(private_key):
     return hashes.SHA256()
 
 
-def _extension(certificate, extension_class):
-    try:
-        return certificate.extensions.get_extension_for_class(extension_class).value
-    except x509.ExtensionNotFound:
-        return None
-
-
 def pem(certificate) -> bytes:
     """PEM of a certificate, CSR or CRL."""
     return certificate.public_bytes(serialization.Encoding.PEM)
@@ -207,7 +179,7 @@ def load_pem_list(data: bytes | None, *, source: str) -> list:
 
 
 def _aki_for(issuer_certificate, issuer_public_key):
-    ski = _extension(issuer_certificate, x509.SubjectKeyIdentifier) if issuer_certificate is not None else None
+    ski = extension_value(issuer_certificate, x509.SubjectKeyIdentifier) if issuer_certificate is not None else None
     if ski is not None:
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
     return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key)
@@ -260,7 +232,7 @@ def normalise_settings(options: dict) -> dict:
 
 
 def ca_subject(name: str, subject: dict, *, kind: str, now: datetime.datetime) -> dict:
-    """Short-name subject for a new CA: the given fields, with the seed 003 §4.9 style defaults for O and CN."""
+    """Short-name subject for a new CA: the given fields, with defaults for O and a CN unique to this CA."""
     result = {key: value for key, value in subject.items() if value not in (None, "")}
     result.setdefault("O", DEFAULT_ORGANIZATION)
     result.setdefault("CN", f"{name} {ROLE_LABELS[kind]} {now.strftime('%Y%m%d%H%M%S')}")
@@ -337,10 +309,10 @@ def ca_certificate_problems(certificate, *, private_key=None, now: datetime.date
         problems.append(f"the certificate ({what}) is not for this CA's key (public key SHA-256 "
                         f"{public_key_fingerprint(certificate.public_key())}, the CA key's is "
                         f"{public_key_fingerprint(private_key.public_key())})")
-    constraints = _extension(certificate, x509.BasicConstraints)
+    constraints = extension_value(certificate, x509.BasicConstraints)
     if constraints is None or not constraints.ca:
         problems.append(f"the certificate ({what}) is not a CA certificate (no basicConstraints CA:TRUE)")
-    usage = _extension(certificate, x509.KeyUsage)
+    usage = extension_value(certificate, x509.KeyUsage)
     if usage is not None and not usage.key_cert_sign:
         problems.append(f"the certificate ({what}) has a keyUsage without keyCertSign")
     if certificate.not_valid_after_utc <= now:
@@ -499,7 +471,7 @@ def sign_certificate(csr, plan: dict, *, ca_certificate, ca_key, settings: dict,
 
 def certificate_sans(certificate) -> list[str]:
     """SAN strings of a certificate, empty without the extension."""
-    extension = _extension(certificate, x509.SubjectAlternativeName)
+    extension = extension_value(certificate, x509.SubjectAlternativeName)
     return general_names_to_list(extension) if extension is not None else []
 
 
@@ -547,8 +519,8 @@ def empty_index() -> dict:
     return {"version": 1, "crl_number": 0, "certificates": {}}
 
 
-def parse_index(data: bytes | None, *, source: str = "index.json") -> dict:
-    """index.json as a dict (a new index when absent); a damaged file is an error naming it."""
+def parse_index(data: bytes | None, *, source: str = _FILES["index"]) -> dict:
+    """The issuance index as a dict (a new index when absent); a damaged file is an error naming it."""
     if data is None:
         return empty_index()
     try:
@@ -770,12 +742,12 @@ class CaDirectory:
         """The decrypted CA key (cached); a wrong passphrase is an error naming the CA."""
         if self._key is None:
             if self.key_pem is None:
-                raise CertfleetError(f"CA {self.name}: key.pem is missing from {self.directory}")
-            self._key = load_private_key(self.key_pem, passphrase, source=f"CA {self.name}: key.pem (CA passphrase)")
+                raise CertfleetError(f"CA {self.name}: {_FILES['key']} is missing from {self.directory}")
+            self._key = load_private_key(self.key_pem, source=f"CA {self.name}: {_FILES['key']} (CA passphrase)", passphrase=passphrase)
         return self._key
 
     def issuer_chain(self) -> list:
-        """Certificates a leaf issued by this CA is served with: the CA certificate unless it is a root, then chain.pem."""
+        """Certificates a leaf issued by this CA is served with: the CA certificate unless it is a root, then its chain."""
         if self.certificate is None:
             return []
         own = [] if _chain.is_self_signed(self.certificate) else [self.certificate]
@@ -790,59 +762,55 @@ class CaDirectory:
         return []
 
 
-def ca_directory(store_path: str, name: str) -> str:
-    """Directory of a CA in the store."""
-    return os.path.join(store_path, "ca", name)
-
-
 def load_ca(directory: str, *, name: str) -> CaDirectory | None:
     """Read a CA directory (None when it does not exist); damaged files are errors naming them."""
-    config_data = read_file(os.path.join(directory, "ca.json"), option=f"CA {name}: ca.json")
+    config_data = read_file(os.path.join(directory, _FILES["config"]), option=f"CA {name}: {_FILES['config']}")
     if config_data is None:
         if os.path.isdir(directory) and [entry for entry in os.listdir(directory) if not entry.startswith(".")]:
-            raise CertfleetError(f"CA {name}: {directory} exists but has no ca.json; it is not a certfleet.tls CA directory")
+            raise CertfleetError(f"CA {name}: {directory} exists but has no {_FILES['config']}; it is not a certfleet.tls "
+                                 f"CA directory")
         return None
     try:
         config = json.loads(config_data)
     except ValueError as exc:
-        raise CertfleetError(f"CA {name}: {directory}/ca.json is not valid JSON ({exc})") from None
+        raise CertfleetError(f"CA {name}: {directory}/{_FILES['config']} is not valid JSON ({exc})") from None
     if not isinstance(config, dict) or config.get("kind") not in CA_KINDS:
-        raise CertfleetError(f"CA {name}: {directory}/ca.json is not a certfleet.tls CA description")
+        raise CertfleetError(f"CA {name}: {directory}/{_FILES['config']} is not a certfleet.tls CA description")
 
     def cert_file(filename):
         data = read_file(os.path.join(directory, filename), option=f"CA {name}: {filename}")
         return load_pem_list(data, source=f"CA {name}: {filename}")
 
-    certs = cert_file("cert.pem")
-    roots = cert_file("root.pem")
+    certs = cert_file(_FILES["cert"])
+    roots = cert_file(_FILES["root"])
     ca = CaDirectory(
         name=name,
         directory=directory,
         config=config,
         certificate=certs[0] if certs else None,
-        chain=cert_file("chain.pem"),
+        chain=cert_file(_FILES["chain"]),
         root=roots[0] if roots else None,
-        index=parse_index(read_file(os.path.join(directory, "index.json"), option=f"CA {name}: index.json"),
-                          source=f"CA {name}: {directory}/index.json"),
-        key_pem=read_file(os.path.join(directory, "key.pem"), option=f"CA {name}: key.pem"),
-        crl_pem=read_file(os.path.join(directory, "crl.pem"), option=f"CA {name}: crl.pem"),
-        csr_pem=read_file(os.path.join(directory, "csr.pem"), option=f"CA {name}: csr.pem"),
+        index=parse_index(read_file(os.path.join(directory, _FILES["index"]), option=f"CA {name}: {_FILES['index']}"),
+                          source=f"CA {name}: {directory}/{_FILES['index']}"),
+        key_pem=read_file(os.path.join(directory, _FILES["key"]), option=f"CA {name}: {_FILES['key']}"),
+        crl_pem=read_file(os.path.join(directory, _FILES["crl_pem"]), option=f"CA {name}: {_FILES['crl_pem']}"),
+        csr_pem=read_file(os.path.join(directory, _FILES["csr"]), option=f"CA {name}: {_FILES['csr']}"),
     )
     if ca.status == ACTIVE and ca.certificate is None:
-        raise CertfleetError(f"CA {name}: cert.pem is missing from {directory}")
+        raise CertfleetError(f"CA {name}: {_FILES['cert']} is missing from {directory}")
     return ca
 
 
 def load_store_ca(store_path: str, name: str) -> CaDirectory:
     """An existing, active CA of the store, or an error telling how to create it."""
-    directory = ca_directory(store_path, name)
+    directory = layout.ca_dir(store_path, name)
     ca = load_ca(directory, name=name)
     if ca is None:
-        raise CertfleetError(f"CA {name}: not found in {os.path.join(store_path, 'ca')}; create it with "
+        raise CertfleetError(f"CA {name}: not found in {os.path.dirname(directory)}; create it with "
                              f"certfleet.tls.private_ca (the request playbook does, from certfleet_private_cas)")
     if ca.status != ACTIVE:
         raise CertfleetError(f"CA {name}: the subordinate CA is waiting for its certificate from the parent CA "
-                             f"(submit {directory}/csr.pem, then run certfleet.tls.private_ca with signed_certificate_path)")
+                             f"(submit {directory}/{_FILES['csr']}, then run certfleet.tls.private_ca with signed_certificate_path)")
     return ca
 
 
@@ -860,7 +828,7 @@ def locked(directory: str):
     import fcntl  # POSIX only; imported here so the pure functions above import anywhere
 
     ensure_private_directory(directory)
-    descriptor = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = os.open(os.path.join(directory, _FILES["lock"]), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
@@ -869,10 +837,11 @@ def locked(directory: str):
 
 
 def write_files(directory: str, files: dict, *, name: str) -> None:
-    """Write CA files atomically in a safe order: key, certificates, issued copies, index, CRL, ca.json last."""
-    order = ["key.pem", "csr.pem", "cert.pem", "chain.pem", "root.pem"]
-    rest = sorted(key for key in files if key not in order and key not in ("index.json", "crl.pem", "crl.der", "ca.json"))
-    for filename in order + rest + ["index.json", "crl.pem", "crl.der", "ca.json"]:
+    """Write CA files atomically in a safe order: key, certificates, issued copies, index, CRL, the CA description last."""
+    first = [_FILES[kind] for kind in ("key", "csr", "cert", "chain", "root")]
+    last = [_FILES[kind] for kind in ("index", "crl_pem", "crl", "config")]
+    rest = sorted(key for key in files if key not in first and key not in last)
+    for filename in first + rest + last:
         if filename not in files:
             continue
         path = os.path.join(directory, filename)
@@ -880,7 +849,7 @@ def write_files(directory: str, files: dict, *, name: str) -> None:
         if parent != directory:
             ensure_private_directory(parent)
         write_file_atomic(path, files[filename], option=f"CA {name}: {filename}")
-        if (filename.endswith(".pem") and os.path.basename(filename) != "key.pem") or filename.endswith(".der"):
+        if (filename.endswith(".pem") and os.path.basename(filename) != _FILES["key"]) or filename.endswith(".der"):
             # Certificates and CRLs are public; the key stays 0600 from its creation.
             os.chmod(path, 0o644)
 
@@ -914,7 +883,7 @@ def _crl_files(*, ca_certificate, ca_key, index: dict, now: datetime.datetime, n
     index["crl_number"] = int(index.get("crl_number", 0)) + 1
     crl = build_crl(ca_certificate=ca_certificate, ca_key=ca_key, index=index, number=index["crl_number"], now=now,
                     next_update_days=next_update_days)
-    return {"crl.pem": pem(crl), "crl.der": crl.public_bytes(serialization.Encoding.DER), "index.json": dump_json(index)}
+    return {_FILES["crl_pem"]: pem(crl), _FILES["crl"]: crl.public_bytes(serialization.Encoding.DER), _FILES["index"]: dump_json(index)}
 
 
 def _create(*, name: str, kind: str, passphrase: str, subject: dict, key_spec: dict, settings: dict,
@@ -930,7 +899,7 @@ def _create(*, name: str, kind: str, passphrase: str, subject: dict, key_spec: d
         csr = build_ca_csr(key, subject=ca_subject(name, subject, kind=kind, now=now))
         config = _ca_config(name=name, kind=kind, status=PENDING_SIGNATURE, subject=ca_subject(name, subject, kind=kind, now=now),
                             key_spec=key_spec, settings=settings, now=now)
-        files.update({"key.pem": key_pem, "csr.pem": pem(csr), "index.json": dump_json(empty_index()), "ca.json": dump_json(config)})
+        files.update({_FILES["key"]: key_pem, _FILES["csr"]: pem(csr), _FILES["index"]: dump_json(empty_index()), _FILES["config"]: dump_json(config)})
         return files, config, ["CA key generated", "CA CSR generated for the parent CA"]
     if kind == "intermediate":
         root_key, root_key_pem = new_key_pem(key_spec, passphrase)
@@ -947,13 +916,13 @@ def _create(*, name: str, kind: str, passphrase: str, subject: dict, key_spec: d
         root_config = _ca_config(name=f"{name}/root", kind="root", status=ACTIVE, subject=root_subject, key_spec=key_spec,
                                  settings=normalise_settings({"crl_next_update_days": settings["crl_next_update_days"]}),
                                  now=now)
-        root_files = {"key.pem": root_key_pem, "cert.pem": pem(root), "chain.pem": b"", "root.pem": pem(root),
-                      f"issued/{format_serial(certificate.serial_number)}.pem": pem(certificate),
-                      "ca.json": dump_json(root_config)}
+        root_files = {_FILES["key"]: root_key_pem, _FILES["cert"]: pem(root), _FILES["chain"]: b"", _FILES["root"]: pem(root),
+                      layout.ca_issued_file(format_serial(certificate.serial_number)): pem(certificate),
+                      _FILES["config"]: dump_json(root_config)}
         root_files.update(_crl_files(ca_certificate=root, ca_key=root_key, index=root_index, now=now,
                                      next_update_days=settings["crl_next_update_days"]))
-        files.update({f"root/{path}": data for path, data in root_files.items()})
-        files.update({"chain.pem": b"", "root.pem": pem(root)})
+        files.update({f"{layout.CA_ROOT}/{path}": data for path, data in root_files.items()})
+        files.update({_FILES["chain"]: b"", _FILES["root"]: pem(root)})
         actions += ["root CA created", "intermediate CA created"]
     else:
         key, key_pem = new_key_pem(key_spec, passphrase)
@@ -961,11 +930,11 @@ def _create(*, name: str, kind: str, passphrase: str, subject: dict, key_spec: d
         # pathLenConstraint 0: this root signs server certificates only.
         certificate = build_ca_certificate(subject=issuing_subject, public_key=key.public_key(), signing_key=key,
                                            days=validity_days or DEFAULT_ROOT_DAYS, path_length=0, now=now, **permitted)
-        files.update({"chain.pem": b"", "root.pem": pem(certificate)})
+        files.update({_FILES["chain"]: b"", _FILES["root"]: pem(certificate)})
         actions.append("root CA created")
     config = _ca_config(name=name, kind=kind, status=ACTIVE, subject=issuing_subject, key_spec=key_spec, settings=settings, now=now)
     index = empty_index()
-    files.update({"key.pem": key_pem, "cert.pem": pem(certificate), "ca.json": dump_json(config)})
+    files.update({_FILES["key"]: key_pem, _FILES["cert"]: pem(certificate), _FILES["config"]: dump_json(config)})
     files.update(_crl_files(ca_certificate=certificate, ca_key=key, index=index, now=now,
                             next_update_days=settings["crl_next_update_days"]))
     actions.append("CRL 1 generated")
@@ -980,7 +949,7 @@ def _import_subordinate(ca: CaDirectory, key, *, signed: list[bytes], sources: l
     own = [item for item in pile if _chain.key_matches_certificate(key, item.certificate)]
     if not own:
         raise CertfleetError(f"CA {ca.name}: none of the certificates in {', '.join(sources)} is for this CA's key "
-                             f"(public key SHA-256 {public_key_fingerprint(key.public_key())}); was csr.pem signed?")
+                             f"(public key SHA-256 {public_key_fingerprint(key.public_key())}); was {_FILES['csr']} signed?")
     leaf = sorted(own, key=lambda item: item.certificate.not_valid_after_utc)[-1]
     problems = ca_certificate_problems(leaf.certificate, private_key=key, now=now)
     if problems:
@@ -992,11 +961,11 @@ def _import_subordinate(ca: CaDirectory, key, *, signed: list[bytes], sources: l
         warnings.append(f"CA {ca.name}: the parent CA's root certificate is not among the files given; add it "
                         f"(signed_chain_paths) so issued chains can be verified")
     files = {
-        "cert.pem": pem(leaf.certificate),
-        "chain.pem": pem_list(item.certificate for item in result.intermediates),
+        _FILES["cert"]: pem(leaf.certificate),
+        _FILES["chain"]: pem_list(item.certificate for item in result.intermediates),
     }
     if result.root is not None:
-        files["root.pem"] = pem(result.root.certificate)
+        files[_FILES["root"]] = pem(result.root.certificate)
     return files, warnings
 
 
@@ -1007,7 +976,7 @@ def _identity_warnings(ca: CaDirectory, *, kind: str | None, subject: dict, key_
                         f"(a CA is never replaced: remove {ca.directory} to start again)")
     source = ca.certificate.subject if ca.certificate is not None else None
     if source is None and ca.csr_pem:
-        source = load_csr(ca.csr_pem, source=f"CA {ca.name}: csr.pem").subject
+        source = load_csr(ca.csr_pem, source=f"CA {ca.name}: {_FILES['csr']}").subject
     existing = name_to_dict(source) if source is not None else {}
     for short, value in subject.items():
         if value not in (None, "") and existing.get(short) != value:
@@ -1055,9 +1024,7 @@ def run_private_ca(
     now: datetime.datetime | None = None,
 ) -> dict:
     """Ensure one CA in the store; returns the module result (no key material)."""
-    from ansible_collections.certfleet.tls.plugins.module_utils._store.store import NAME_PATTERN
-
-    if not NAME_PATTERN.match(name or ""):
+    if not layout.NAME_PATTERN.match(name or ""):
         raise CertfleetError(f"name: {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-' (it names a directory)")
     if not passphrase:
         raise CertfleetError("passphrase: the CA passphrase is required (the CA key is encrypted at rest); keep it in Ansible Vault")
@@ -1067,7 +1034,7 @@ def run_private_ca(
     full_key = {"type": key_given.get("type") or "RSA", "size": key_given.get("size") or 3072,
                 "curve": key_given.get("curve") or "secp384r1"}
     given = {key: value for key, value in (settings_options or {}).items() if value is not None}
-    directory = ca_directory(store_path, name)
+    directory = layout.ca_dir(store_path, name)
     ca = load_ca(directory, name=name)
     # Settings not given keep their recorded values (defaults for a new CA).
     settings = normalise_settings(dict((ca.config.get("settings") or {}) if ca is not None else {}, **given))
@@ -1083,7 +1050,7 @@ def run_private_ca(
             raise CertfleetError(f"key_size: a CA key needs at least 2048 bits, not {full_key['size']}")
         if signed_certificates:
             raise CertfleetError(f"signed_certificate_path: CA {name} does not exist yet; create the subordinate CA first, "
-                                 f"submit its csr.pem, then import the certificate")
+                                 f"submit its {_FILES['csr']}, then import the certificate")
         if revocations or release:
             raise CertfleetError(f"revoke: CA {name} does not exist yet, it has issued nothing")
         if check_mode:
@@ -1103,7 +1070,7 @@ def run_private_ca(
             write_files(directory, files, name=name)
         ca = load_ca(directory, name=name)
         if kind == "subordinate":
-            warnings.append(f"CA {name}: submit {directory}/csr.pem to the parent (enterprise) CA, then run this task "
+            warnings.append(f"CA {name}: submit {directory}/{_FILES['csr']} to the parent (enterprise) CA, then run this task "
                             f"again with signed_certificate_path")
     else:
         with contextlib.ExitStack() as stack:
@@ -1129,18 +1096,18 @@ def run_private_ca(
                     sources=[source for _data, source in signed_certificates], now=now)
                 warnings += import_warnings
                 current = pem(ca.certificate) if ca.certificate is not None else None
-                if new_files["cert.pem"] != current or new_files["chain.pem"] != pem_list(ca.chain) \
-                        or new_files.get("root.pem", pem(ca.root) if ca.root is not None else None) != (
+                if new_files[_FILES["cert"]] != current or new_files[_FILES["chain"]] != pem_list(ca.chain) \
+                        or new_files.get(_FILES["root"], pem(ca.root) if ca.root is not None else None) != (
                             pem(ca.root) if ca.root is not None else None):
                     actions.append("CA certificate imported" if ca.status != ACTIVE else "CA certificate replaced")
                     files.update(new_files)
-                    ca.certificate = load_pem_list(new_files["cert.pem"], source="cert.pem")[0]
-                    ca.chain = load_pem_list(new_files["chain.pem"], source="chain.pem")
-                    if "root.pem" in new_files:
-                        ca.root = load_pem_list(new_files["root.pem"], source="root.pem")[0]
+                    ca.certificate = load_pem_list(new_files[_FILES["cert"]], source=_FILES["cert"])[0]
+                    ca.chain = load_pem_list(new_files[_FILES["chain"]], source=_FILES["chain"])
+                    if _FILES["root"] in new_files:
+                        ca.root = load_pem_list(new_files[_FILES["root"]], source=_FILES["root"])[0]
                     config["status"] = ACTIVE
             elif ca.status != ACTIVE:
-                warnings.append(f"CA {name}: waiting for the parent CA's certificate; submit {directory}/csr.pem and run "
+                warnings.append(f"CA {name}: waiting for the parent CA's certificate; submit {directory}/{_FILES['csr']} and run "
                                 f"again with signed_certificate_path")
             index_changed = False
             for item in revocations or []:
@@ -1155,7 +1122,7 @@ def run_private_ca(
                     actions.append(f"released {parse_serial(serial)} from hold")
                     index_changed = True
             if config["status"] == ACTIVE:
-                reason = crl_refresh_reason(None if "cert.pem" in files else ca.crl_pem, ca_certificate=ca.certificate,
+                reason = crl_refresh_reason(None if _FILES["cert"] in files else ca.crl_pem, ca_certificate=ca.certificate,
                                             index=ca.index, now=now, next_update_days=settings["crl_next_update_days"])
                 if refresh_crl and reason is None:
                     reason = "refresh_crl=true"
@@ -1165,12 +1132,12 @@ def run_private_ca(
                         files.update(_crl_files(ca_certificate=ca.certificate, ca_key=key, index=ca.index, now=now,
                                                 next_update_days=settings["crl_next_update_days"]))
                 elif index_changed:
-                    files["index.json"] = dump_json(ca.index)
+                    files[_FILES["index"]] = dump_json(ca.index)
             elif index_changed:
-                files["index.json"] = dump_json(ca.index)
+                files[_FILES["index"]] = dump_json(ca.index)
             if actions and config != ca.config:
                 config["updated"] = iso(now)
-                files["ca.json"] = dump_json(config)
+                files[_FILES["config"]] = dump_json(config)
             ca.config = config
             root_actions = _refresh_root_crl(ca, passphrase=passphrase, now=now, check_mode=check_mode)
             actions += root_actions
@@ -1194,7 +1161,7 @@ def _refresh_root_crl(ca: CaDirectory, *, passphrase: str, now: datetime.datetim
     """Keep the CRL of an intermediate CA's root current (it lists revoked intermediates)."""
     if ca.kind != "intermediate":
         return []
-    directory = os.path.join(ca.directory, "root")
+    directory = os.path.join(ca.directory, layout.CA_ROOT)
     root = load_ca(directory, name=f"{ca.name}/root")
     if root is None:
         return []
@@ -1234,27 +1201,23 @@ def describe_ca(ca: CaDirectory, *, now: datetime.datetime | None = None) -> dic
 # issuing one CSR (private_ca_certificate, store_issue)
 
 
-def decide_issue(
+def decide(
     ca: CaDirectory,
     csr,
     *,
     existing=None,
-    passphrase: str | None,
     profile="private",
     profiles: dict | None = None,
     validity_days: int | None = None,
     renew_before_days: int = DEFAULT_RENEW_BEFORE_DAYS,
     force: bool = False,
-    requester: str | None = None,
-    check_mode: bool = False,
     now: datetime.datetime | None = None,
     what: str = "the CSR",
 ) -> dict:
-    """Keep, reuse (from the index) or issue a certificate for a CSR; the CA's index is changed in memory only.
+    """Keep the existing certificate, reuse one from the index, or issue - decided without signing anything.
 
-    Returns {"action": keep|reuse|issue, "reason", "certificate" (None for issue in check mode),
-    "plan", "ca_files" ({relative path: bytes} to write in the CA directory)}.
-    Raises PolicyError listing every broken rule.
+    Returns {"action": keep|reuse|issue, "reason", "certificate" (kept or reused; None for issue),
+    "plan", "ca_files": {}}. Raises PolicyError listing every broken rule.
     """
     now = now or utc_now()
     plan = plan_issue(csr, ca_certificate=ca.certificate, settings=ca.settings, profile=profile, profiles=profiles,
@@ -1273,21 +1236,58 @@ def decide_issue(
         reason = "no certificate yet"
     if not force:
         for serial in find_reusable(ca.index, plan=plan, now=now, renew_before_days=renew_before_days):
-            data = read_file(os.path.join(ca.directory, "issued", f"{serial}.pem"), option=f"CA {ca.name}: issued/{serial}.pem")
-            certs = load_pem_list(data, source=f"CA {ca.name}: issued/{serial}.pem")
+            relative = layout.ca_issued_file(serial)
+            data = read_file(os.path.join(ca.directory, relative), option=f"CA {ca.name}: {relative}")
+            certs = load_pem_list(data, source=f"CA {ca.name}: {relative}")
             if certs and reissue_reason(certs[0], plan=plan, ca_certificate=ca.certificate, index=ca.index, now=now,
                                         renew_before_days=renew_before_days) is None:
                 return dict(decision, action="reuse", reason=f"{reason}; CA {ca.name} already issued serial {serial} for this CSR",
                             certificate=certs[0])
-    if check_mode:
-        return dict(decision, action="issue", reason=reason)
+    return dict(decision, action="issue", reason=reason)
+
+
+def sign_decided(ca: CaDirectory, csr, decision: dict, *, passphrase: str | None, requester: str | None,
+                 now: datetime.datetime | None = None) -> dict:
+    """Sign what ``decide`` chose to issue; the CA's index is changed in memory, the files to write are ``ca_files``."""
+    now = now or utc_now()
     key = ca.open_key(passphrase)
+    plan = decision["plan"]
     certificate = sign_certificate(csr, plan, ca_certificate=ca.certificate, ca_key=key, settings=ca.settings,
                                    serial=new_serial(ca.index["certificates"]))
     record_issued(ca.index, certificate, requester=requester, profile=plan["profile"], now=now)
-    decision["ca_files"] = {f"issued/{format_serial(certificate.serial_number)}.pem": pem(certificate),
-                            "index.json": dump_json(ca.index)}
-    return dict(decision, action="issue", reason=reason, certificate=certificate)
+    ca_files = {layout.ca_issued_file(format_serial(certificate.serial_number)): pem(certificate),
+                _FILES["index"]: dump_json(ca.index)}
+    return dict(decision, certificate=certificate, ca_files=ca_files)
+
+
+def decide_issue(
+    ca: CaDirectory,
+    csr,
+    *,
+    existing=None,
+    passphrase: str | None,
+    profile="private",
+    profiles: dict | None = None,
+    validity_days: int | None = None,
+    renew_before_days: int = DEFAULT_RENEW_BEFORE_DAYS,
+    force: bool = False,
+    requester: str | None = None,
+    check_mode: bool = False,
+    now: datetime.datetime | None = None,
+    what: str = "the CSR",
+) -> dict:
+    """``decide``, then ``sign_decided`` when a certificate is to be issued (not in check mode).
+
+    Returns what ``decide`` returns, with the new certificate (None for issue in check mode) and
+    its ``ca_files`` ({relative path: bytes} to write in the CA directory).
+    Raises PolicyError listing every broken rule.
+    """
+    now = now or utc_now()
+    decision = decide(ca, csr, existing=existing, profile=profile, profiles=profiles, validity_days=validity_days,
+                      renew_before_days=renew_before_days, force=force, now=now, what=what)
+    if decision["action"] == "issue" and not check_mode:
+        decision = sign_decided(ca, csr, decision, passphrase=passphrase, requester=requester, now=now)
+    return decision
 
 
 def served_chain(ca: CaDirectory, certificate, *, now: datetime.datetime | None = None) -> "_chain.ChainResult":

@@ -31,6 +31,8 @@ import urllib.request
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 STATUSES = ("ok", "warning", "critical")
@@ -235,11 +237,6 @@ def _count_lines(counts: dict) -> list:
             ("Critical", counts["critical"]), ("Expired", counts["expired"]), ("Expiring", counts["expiring"])]
 
 
-def format_time(moment: datetime.datetime) -> str:
-    """ISO 8601 UTC with a Z, second precision."""
-    return moment.astimezone(datetime.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def build_text_body(*, title: str, counts: dict, endpoints: list, omitted: int = 0, report_url: str | None = None,
                     generated_at: str) -> str:
     """Plain-text body: heading, counts, the problem endpoints (already selected) and the report link."""
@@ -349,15 +346,9 @@ def read_attachments(paths) -> list:
     """[(file name, bytes, maintype, subtype)] for every path; missing or unreadable files name the path."""
     loaded = []
     for path in paths or []:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            raise CertfleetError(f"attachments: '{path}' does not exist") from None
-        except IsADirectoryError:
-            raise CertfleetError(f"attachments: '{path}' is a directory, not a file") from None
-        except OSError as exc:
-            raise CertfleetError(f"attachments: cannot read '{path}' ({exc.strerror})") from None
+        data = read_file(path, option="attachments")
+        if data is None:
+            raise CertfleetError(f"attachments: '{path}' does not exist")
         guessed, encoding = mimetypes.guess_type(path)
         if encoding or not guessed:
             guessed = "application/octet-stream"
@@ -461,6 +452,26 @@ def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
     return _reply(exc.smtp_code, exc.smtp_error)
 
 
+# What the server did, by smtplib error, most specific class first; {reply} is the server's answer.
+_SMTP_FAILURES = (
+    (smtplib.SMTPSenderRefused, "refused the sender {sender!r} ({reply})"),
+    (smtplib.SMTPDataError, "rejected the message ({reply})"),
+    (smtplib.SMTPNotSupportedError, "does not support a command that was needed ({text})"),
+    (smtplib.SMTPServerDisconnected, "closed the connection ({text})"),
+    (smtplib.SMTPResponseException, "answered with an error ({reply})"),
+)
+
+
+def _smtp_failure(exc: smtplib.SMTPException, *, where: str, sender: str, secrets: list) -> str:
+    """One sentence for an smtplib error, the password redacted."""
+    reply = redact(_smtp_reply(exc), secrets) if isinstance(exc, smtplib.SMTPResponseException) else ""
+    text = redact(clean(exc), secrets) or "no reason given"
+    for error_class, template in _SMTP_FAILURES:
+        if isinstance(exc, error_class):
+            return f"{where} " + template.format(sender=clean(sender), reply=reply, text=text)
+    return f"SMTP error with {where}: {text}"
+
+
 def send_email(message: EmailMessage, *, host: str, port: int, security: str, context: ssl.SSLContext,
                envelope_from: str, recipients: list, username: str | None = None, password: str | None = None,
                timeout: float = 30, helo: str | None = None) -> dict:
@@ -506,18 +517,8 @@ def send_email(message: EmailMessage, *, host: str, port: int, security: str, co
     except smtplib.SMTPRecipientsRefused as exc:
         listed = "; ".join(f"{address}: {_reply(code, text)}" for address, (code, text) in exc.recipients.items())
         raise CertfleetError(f"email: {where} refused every recipient ({redact(clean(listed, limit=600), secrets)})") from None
-    except smtplib.SMTPSenderRefused as exc:
-        raise CertfleetError(f"email: {where} refused the sender {clean(envelope_from)!r} ({_smtp_reply(exc)})") from None
-    except smtplib.SMTPDataError as exc:
-        raise CertfleetError(f"email: {where} rejected the message ({_smtp_reply(exc)})") from None
-    except smtplib.SMTPNotSupportedError as exc:
-        raise CertfleetError(f"email: {where} does not support a command that was needed ({clean(exc)})") from None
-    except smtplib.SMTPServerDisconnected as exc:
-        raise CertfleetError(f"email: {where} closed the connection ({clean(exc) or 'no reason given'})") from None
-    except smtplib.SMTPResponseException as exc:
-        raise CertfleetError(f"email: {where} answered with an error ({redact(_smtp_reply(exc), secrets)})") from None
     except smtplib.SMTPException as exc:
-        raise CertfleetError(f"email: SMTP error with {where}: {redact(clean(exc), secrets)}") from None
+        raise CertfleetError(f"email: {_smtp_failure(exc, where=where, sender=envelope_from, secrets=secrets)}") from None
     except ssl.SSLCertVerificationError as exc:
         raise _verify_failure("email", where, exc) from None
     except ssl.SSLError as exc:
@@ -616,7 +617,7 @@ def prepare(params: dict, *, now: datetime.datetime) -> dict:
     listed, omitted = select_endpoints(source, max_items=params.get("max_items", 50))
     title = params.get("title") or DEFAULT_TITLE
     report_url = params.get("report_url")
-    generated_at = format_time(now)
+    generated_at = iso(now)
     plan = {"status": overall_status(counts), "counts": counts, "endpoints": listed, "omitted": omitted,
             "skipped": bool(params.get("only_on_problems")) and not has_problems(counts), "email": None, "webhook": None}
     content = {"title": title, "counts": counts, "endpoints": listed, "omitted": omitted, "report_url": report_url,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import datetime
 import hashlib
 import html
 import io
@@ -31,6 +30,7 @@ import os
 import re
 from typing import Iterable, Iterator
 
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, parse_timestamp
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 STATUSES = ("ok", "warning", "critical")
@@ -63,30 +63,8 @@ _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0
 # timestamps
 
 
-def parse_timestamp(value, *, what: str = "generated_at") -> datetime.datetime:
-    """An aware UTC datetime from ISO 8601 text (``Z`` or an offset; naive means UTC), to the second."""
-    if isinstance(value, datetime.datetime):
-        moment = value
-    else:
-        text = str(value).strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise CertfleetError(f"{what}: {str(value)!r} is not an ISO 8601 date and time (such as 2026-12-03T09:00:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).replace(microsecond=0)
-
-
-def format_timestamp(moment: datetime.datetime) -> str:
-    """``2026-12-03T09:00:00Z``: the one form every report embeds."""
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _epoch(text: str) -> int:
-    return int(parse_timestamp(text).timestamp())
+    return int(parse_timestamp(text, what="time").timestamp())
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,7 +104,7 @@ def sort_key(item: dict) -> tuple:
 
 
 class Counts:
-    """The counts of cert_scan's summary over a stream of endpoints (same rules as ``_endpoint_checks.Summary``)."""
+    """The counts of cert_scan's summary over a stream of endpoints (same rules as ``_scan.checks.Summary``)."""
 
     def __init__(self) -> None:
         self.values = {key: 0 for key in COUNT_KEYS}
@@ -789,7 +767,7 @@ def embedded_generated_at(fmt: str, content: bytes | None) -> str | None:
     if not match:
         return None
     try:
-        return format_timestamp(parse_timestamp(match.group(1)))
+        return iso(parse_timestamp(match.group(1), what="generated_at"))
     except CertfleetError:
         return None
 

@@ -5,11 +5,11 @@
 This module is private to the certfleet.tls collection: its API may change
 without notice.
 
-Pure functions and small classes over cryptography objects; no network I/O (``_tls``
-fetches the chain). Signature links, self-signed detection and path validation are
-``_chain``'s (``is_issued_by``, ``is_self_signed``, ``build_chain``, ``certificate_info``):
-``ChainAnalyzer`` only memoises them, because in a scan the same intermediates and roots
-come back for thousands of endpoints.
+Pure functions and small classes over cryptography objects; no network I/O (``tls``
+fetches the chain, ``runner`` plans and runs whole scans). Signature links, self-signed
+detection and path validation are ``_chain``'s (``is_issued_by``, ``is_self_signed``,
+``build_chain``, ``certificate_info``): ``ChainAnalyzer`` only memoises them, because in a
+scan the same intermediates and roots come back for thousands of endpoints.
 
 Every check gives a status (``ok`` / ``warning`` / ``critical``) and a message; the
 endpoint's status is the worst of them. The severities are in ``CHECKS`` and docs/scanning.md.
@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     HAS_CRYPTOGRAPHY,
     CertfleetError,
+    extension_value,
     fingerprint,
     name_to_dict,
     name_to_string,
@@ -53,8 +55,8 @@ CHECKS = {
     "chain_order": "each certificate is followed by its issuer; extra or misplaced certificates warn",
     "trust": "X.509 path validation up to an anchor of the trusted CA set",
     "hostname": "the name (SNI / host) is in the leaf's subjectAltName (DNS with RFC 6125 wildcards, or IP)",
-    "subject": "the leaf's subject DN has the expected CN / O / C (seed 003 §2.5 DN check)",
-    "fingerprint": "the leaf is the expected certificate (SHA-256 or SHA-1 fingerprint, seed 003 §4.4.1)",
+    "subject": "the leaf's subject DN has the expected CN / O / C (monitored_only definitions)",
+    "fingerprint": "the leaf is the expected certificate (SHA-256 or SHA-1 fingerprint: the deploy check)",
     "key_size": "RSA / DSA keys of leaf and intermediates >= min_rsa_bits, EC >= 256 bits",
     "signature": "no SHA-1 or MD5 signature on the leaf or an intermediate",
     "validity_period": "leaf validity no longer than max_validity_days (398, CA/Browser Forum)",
@@ -108,8 +110,9 @@ class Expectations:
     intermediates: tuple = ()
     subject: tuple = ()
     trust: TrustStore | None = None
-    # lifecycle_managed endpoints use the CA set to judge completeness but are not trust-checked
-    # (seed 003 §2.5: their certificate was validated when it entered the store).
+    # lifecycle_managed endpoints use the CA set to judge completeness but are not trust-checked:
+    # their certificate was validated when it entered the store, and the fingerprint check
+    # proves the served one is that certificate.
     check_trust: bool = True
 
     @property
@@ -119,7 +122,7 @@ class Expectations:
 
 
 def normalize_fingerprint(value: str) -> str:
-    """Upper-case hex without separators; SHA-256 (64 digits) or SHA-1 (40 digits, seed 003 appendix A)."""
+    """Upper-case hex without separators; SHA-256 (64 digits) or SHA-1 (40 digits, as Windows shows a thumbprint)."""
     text = re.sub(r"[\s:.-]", "", str(value or "")).upper()
     if text.startswith("SHA256") or text.startswith("SHA1"):
         text = text.split("=", 1)[-1] if "=" in text else text[6 if text.startswith("SHA256") else 4:]
@@ -152,7 +155,7 @@ def subject_expectations(subject: dict | None) -> tuple:
 
 
 def expected_from_certificate(data: bytes, *, source: str) -> tuple[str, tuple]:
-    """(SHA-256 of the leaf, intermediates) from a PEM / DER / P7B file: cert.pem or fullchain.pem of the store."""
+    """(SHA-256 of the leaf, intermediates) from a PEM / DER / P7B file, such as the store's certificate or full chain."""
     bundle = _chain.load_certificates(data, source=source)
     if not bundle.certificates:
         raise CertfleetError(f"{source}: no certificate found")
@@ -167,7 +170,7 @@ def expected_intermediates(certificates: Iterable) -> tuple:
 
 
 # --------------------------------------------------------------------------------------------
-# trusted CA sets (seed 003 §2.12)
+# trusted CA sets: the roots an endpoint's chain is validated against
 
 
 def system_bundle_path() -> str | None:
@@ -321,10 +324,6 @@ def _der_fingerprint(der: bytes, algorithm: str) -> str:
     return fingerprint(der, algorithm)
 
 
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def days_left(certificate, now: datetime.datetime) -> int:
     """Whole days until notAfter (negative once expired)."""
     return int((certificate.not_valid_after_utc - now).total_seconds() // 86400)
@@ -334,9 +333,9 @@ def check_expiry(certificate, *, now: datetime.datetime, policy: Policy, left: i
     """Days left vs the thresholds; expired and not-yet-valid are critical (``left`` / ``end`` when already known)."""
     not_after = certificate.not_valid_after_utc
     if now < certificate.not_valid_before_utc:
-        return Check("expiry", "critical", f"not yet valid: notBefore is {_iso(certificate.not_valid_before_utc)}")
+        return Check("expiry", "critical", f"not yet valid: notBefore is {iso(certificate.not_valid_before_utc)}")
     left = days_left(certificate, now) if left is None else left
-    end = end or _iso(not_after)
+    end = end or iso(not_after)
     if now > not_after:
         return Check("expiry", "critical", f"expired on {end} ({-left} day(s) ago)")
     if left < policy.critical_days:
@@ -344,15 +343,6 @@ def check_expiry(certificate, *, now: datetime.datetime, policy: Policy, left: i
     if left < policy.warning_days:
         return Check("expiry", "warning", f"expires on {end}: {left} day(s) left (< {policy.warning_days})")
     return Check("expiry", "ok", f"expires on {end}: {left} day(s) left")
-
-
-def _extension(certificate, extension_class):
-    try:
-        return certificate.extensions.get_extension_for_class(extension_class).value
-    except x509.ExtensionNotFound:
-        return None
-    except ValueError:
-        return None
 
 
 def _dns_matches(pattern: str, hostname: str) -> bool:
@@ -399,7 +389,7 @@ _UNSET = object()
 def hostname_matches(certificate, hostname: str, *, san=_UNSET) -> tuple[bool, str]:
     """(matches?, explanation) for a DNS name or IP literal against the certificate's subjectAltName."""
     if san is _UNSET:
-        san = _extension(certificate, x509.SubjectAlternativeName)
+        san = extension_value(certificate, x509.SubjectAlternativeName)
     address = _ip_literal(hostname)
     if san is None:
         cns = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -604,7 +594,7 @@ class ChainAnalyzer:
                 now: datetime.datetime | None = None) -> ChainReport:
         """Every applicable check over the chain as presented (leaf first)."""
         expect = expect or Expectations()
-        now = now or datetime.datetime.now(datetime.timezone.utc)
+        now = now or utc_now()
         policy = self.policy
         if not certificates:
             check = Check("chain_complete", "critical", "the server presented no certificate")
@@ -624,7 +614,7 @@ class ChainAnalyzer:
         facts.update(subject=leaf_info["subject"], issuer=leaf_info["issuer"], sha256=leaf_info["sha256"],
                      sha1=leaf_info["sha1"], not_before=leaf_info["not_before"], not_after=leaf_info["not_after"],
                      days_left=left, serial=leaf_info["serial"])
-        sans = _extension(leaf, x509.SubjectAlternativeName)
+        sans = extension_value(leaf, x509.SubjectAlternativeName)
         facts["subject_alt_name"] = ([str(v) for v in sans.get_values_for_type(x509.DNSName)]
                                      + [str(v) for v in sans.get_values_for_type(x509.IPAddress)]) if sans is not None else []
 
@@ -701,9 +691,9 @@ class ChainAnalyzer:
         return ChainReport(checks, worst(check.status for check in checks), facts, chain)
 
     def _order_check(self, certificates: list, chain: list, path: list[int], used: set) -> Check:
-        constraints = _extension(certificates[0], x509.BasicConstraints)
+        constraints = extension_value(certificates[0], x509.BasicConstraints)
         if constraints is not None and constraints.ca and any(
-                (_extension(c, x509.BasicConstraints) is None or not _extension(c, x509.BasicConstraints).ca) for c in certificates[1:]):
+                (extension_value(c, x509.BasicConstraints) is None or not extension_value(c, x509.BasicConstraints).ca) for c in certificates[1:]):
             return Check("chain_order", "critical", f"the first certificate sent ({chain[0]['subject']}) is a CA certificate; "
                                                     f"the server certificate must come first")
         problems = []
@@ -779,7 +769,7 @@ class ChainAnalyzer:
                 expired.append(f"{chain[i]['subject'] or '<empty>'} expired on {chain[i]['not_after']}")
             elif cert.not_valid_after_utc < leaf_end:
                 early.append(f"{chain[i]['subject'] or '<empty>'} expires on {chain[i]['not_after']}, before the leaf "
-                             f"({_iso(leaf_end)})")
+                             f"({iso(leaf_end)})")
         if expired:
             return Check("intermediate_expiry", "critical", "expired intermediate: " + "; ".join(expired))
         if early:
@@ -885,7 +875,7 @@ class Summary:
 
 
 # --------------------------------------------------------------------------------------------
-# options shared by tls_probe and cert_scan, and the scan plan
+# options shared by tls_probe and cert_scan (the scan plan is in runner)
 
 
 def read_certificate_option(value: str, *, option: str) -> tuple[bytes, str]:
@@ -916,272 +906,7 @@ def expectations_for(*, hostname: str | None, expected_fingerprint: str | None =
         fingerprint_value, intermediates = expected_from_certificate(data, source=source)
     if mode == "lifecycle_managed" and not fingerprint_value:
         raise CertfleetError(f"{what}mode lifecycle_managed needs expected_certificate or expected_fingerprint "
-                             f"(the current certificate of the store, seed 003 §2.5)")
+                             f"(the current certificate of the store)")
     return Expectations(hostname=hostname or None, fingerprint=fingerprint_value, intermediates=intermediates,
                         subject=subject_expectations(expected_subject), trust=trust,
                         check_trust=mode == "monitored_only")
-
-
-TARGET_KEYS = frozenset(("host", "port", "server_name", "sni", "name", "mode", "expected_fingerprint", "expected_certificate",
-                         "expected_subject", "trusted_ca_set", "starttls", "check_hostname"))
-RANGE_KEYS = frozenset(("cidr", "ports", "server_name", "sni", "name", "mode", "expected_subject", "trusted_ca_set", "starttls",
-                        "check_hostname"))
-
-
-@dataclass
-class EndpointSpec:
-    """What the scanner carries through ``Endpoint.data``: the expectations and the labels for the report."""
-
-    expect: Expectations
-    extra: dict
-
-
-class ScanPlan:
-    """Validated targets and ranges: counts up front, endpoints lazily (10,000s without a list in memory)."""
-
-    def __init__(self, *, targets: list | None = None, ranges: list | None = None, trusted_ca_sets: dict | None = None,
-                 default_trusted_ca_set: str = "default", defaults: dict | None = None, max_endpoints: int = 65536,
-                 system_path: str | None = None) -> None:
-        from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls  # pylint: disable=import-outside-toplevel
-
-        self._tls = _tls
-        self.defaults = dict(defaults or {})
-        self.set_options = {"default": {"system": True, "certificates": []}}
-        for name, options in (trusted_ca_sets or {}).items():
-            options = options or {}
-            unknown = set(options) - {"system", "certificates"}
-            if unknown:
-                raise CertfleetError(f"trusted_ca_sets.{name}: unknown key(s) {', '.join(sorted(unknown))}; use system, certificates")
-            self.set_options[name] = {"system": bool(options.get("system", True)), "certificates": list(options.get("certificates") or [])}
-        self.default_set = default_trusted_ca_set
-        self.system_path = system_path
-        self._stores: dict[str, TrustStore] = {}
-        self.warnings: list[str] = []
-        self.targets: list[tuple] = []  # (host, port, server_name, starttls, spec)
-        self.ranges: list[tuple] = []  # (networks, ports, server_name, starttls, spec)
-        self.total = 0
-        for number, target in enumerate(targets or [], start=1):
-            self._add_target(target, what=f"targets[{number}]: ")
-        for number, entry in enumerate(ranges or [], start=1):
-            self._add_range(entry, what=f"ranges[{number}]: ")
-        if self.total == 0:
-            raise CertfleetError("nothing to scan: give targets and/or ranges")
-        if self.total > max_endpoints:
-            raise CertfleetError(f"{self.total} endpoints planned, more than max_endpoints ({max_endpoints}); raise max_endpoints "
-                                 f"or split the ranges")
-
-    def trust_store(self, name: str, *, what: str = "") -> TrustStore:
-        """The trusted CA set called ``name``, loaded once."""
-        if name not in self.set_options:
-            raise CertfleetError(f"{what}trusted CA set {name!r} is not defined; defined: {', '.join(sorted(self.set_options))}")
-        if name not in self._stores:
-            options = self.set_options[name]
-            store = TrustStore.load(name=name, system=options["system"], certificates=options["certificates"],
-                                    system_path=self.system_path)
-            self.warnings.extend(store.warnings[:5])
-            self._stores[name] = store
-        return self._stores[name]
-
-    def _merged(self, entry, *, what: str, keys: frozenset) -> dict:
-        if not isinstance(entry, dict):
-            raise CertfleetError(f"{what}expected a dict or a host:port string, got {type(entry).__name__}")
-        unknown = set(entry) - keys
-        if unknown:
-            raise CertfleetError(f"{what}unknown key(s) {', '.join(sorted(unknown))}; use {', '.join(sorted(keys))}")
-        merged = {key: value for key, value in self.defaults.items() if key in keys and key not in ("host", "port", "cidr", "name")}
-        merged.update({key: value for key, value in entry.items() if value is not None})
-        if "sni" in merged:
-            merged.setdefault("server_name", merged.pop("sni"))
-        return merged
-
-    def _spec(self, merged: dict, *, host: str | None, port: int, what: str) -> tuple[EndpointSpec, str | None]:
-        mode = merged.get("mode", "monitored_only")
-        server_name = merged.get("server_name")
-        starttls = merged.get("starttls", "none")
-        if starttls not in self._tls.STARTTLS_PROTOCOLS:
-            raise CertfleetError(f"{what}starttls must be one of {', '.join(self._tls.STARTTLS_PROTOCOLS)}, not {starttls!r}")
-        name_to_check = server_name or (host if host and not self._tls.is_ip_address(host) else None)
-        check = merged.get("check_hostname")
-        if check is None:
-            check = name_to_check is not None
-        elif check and name_to_check is None:
-            name_to_check = host
-        store = self.trust_store(merged.get("trusted_ca_set", self.default_set), what=what)
-        expect = expectations_for(hostname=name_to_check if check and mode == "monitored_only" else None,
-                                  expected_fingerprint=merged.get("expected_fingerprint"),
-                                  expected_certificate=merged.get("expected_certificate"),
-                                  expected_subject=merged.get("expected_subject") if mode == "monitored_only" else None,
-                                  trust=store, mode=mode, what=what)
-        extra = {"name": merged.get("name"), "mode": mode, "trusted_ca_set": store.name}
-        return EndpointSpec(expect=expect, extra=extra), server_name
-
-    def _add_target(self, target, *, what: str) -> None:
-        if isinstance(target, str):
-            target = {"host": target}
-        merged = self._merged(target, what=what, keys=TARGET_KEYS)
-        if not merged.get("host"):
-            raise CertfleetError(f"{what}host is required")
-        if merged.get("port") is not None:
-            host, port = self._tls.parse_host_port(str(merged["host"]))[0], merged["port"]
-        else:
-            host, port = self._tls.parse_host_port(str(merged["host"]), default_port=int(self.defaults.get("port") or 443))
-        spec, server_name = self._spec(merged, host=host, port=port, what=what)
-        # Validate host, port, SNI and STARTTLS now, before any connection.
-        self._tls.make_endpoint(host, port, server_name=server_name, starttls=merged.get("starttls", "none"))
-        self.targets.append((host, int(port), server_name, merged.get("starttls", "none"), spec))
-        self.total += 1
-
-    def _add_range(self, entry, *, what: str) -> None:
-        if isinstance(entry, str):
-            entry = {"cidr": entry}
-        merged = self._merged(entry, what=what, keys=RANGE_KEYS)
-        if not merged.get("cidr"):
-            raise CertfleetError(f"{what}cidr is required")
-        cidrs = merged["cidr"] if isinstance(merged["cidr"], list) else [merged["cidr"]]
-        networks = [self._tls.parse_network(cidr, what=f"{what}cidr") for cidr in cidrs]
-        ports = self._tls.parse_ports(merged.get("ports") or self.defaults.get("ports") or [443], what=f"{what}ports")
-        spec, server_name = self._spec(merged, host=None, port=0, what=what)
-        self._tls.make_endpoint("127.0.0.1", 1, server_name=server_name, starttls=merged.get("starttls", "none"))
-        self.ranges.append((networks, ports, server_name, merged.get("starttls", "none"), spec))
-        self.total += sum(self._tls.network_size(network) for network in networks) * len(ports)
-
-    def endpoints(self):
-        """Every endpoint, lazily, numbered in plan order."""
-        index = 0
-        for host, port, server_name, starttls, spec in self.targets:
-            yield self._tls.Endpoint(host=host, port=port, server_name=server_name, starttls=starttls, index=index, data=spec)
-            index += 1
-        for networks, ports, server_name, starttls, spec in self.ranges:
-            for network in networks:
-                for address in self._tls.network_addresses(network):
-                    for port in ports:
-                        yield self._tls.Endpoint(host=address, port=port, server_name=server_name, starttls=starttls,
-                                                 index=index, data=spec)
-                        index += 1
-
-
-def run_scan(plan: ScanPlan, *, analyzer: ChainAnalyzer | None = None, concurrency: int = 64, timeout: float = 10.0,
-             deadline: float | None = None, backend: str = "auto", include_chain: bool = True, scanner=None,
-             resolver=None, workers: int = 1):
-    """Scan and check every endpoint of the plan: yields endpoint reports (dicts) as they complete.
-
-    ``workers`` > 1 forks that many processes, each scanning and checking its share (every
-    ``workers``-th endpoint of the plan) with ``concurrency / workers`` handshakes in flight, so a
-    scan can use every core: one process tops out at a few hundred handshakes a second.
-    """
-    from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls  # pylint: disable=import-outside-toplevel
-
-    analyzer = analyzer or ChainAnalyzer()
-    if workers > 1 and plan.total > 1 and _fork_context() is not None:
-        yield from _run_workers(plan, analyzer=analyzer, concurrency=concurrency, timeout=timeout, deadline=deadline,
-                                backend=backend, include_chain=include_chain, scanner=scanner, resolver=resolver,
-                                workers=min(workers, plan.total))
-        return
-    scanner = scanner or _tls.scan
-    for result in scanner(plan.endpoints(), concurrency=concurrency, timeout=timeout, deadline=deadline, backend=backend,
-                          resolver=resolver):
-        spec = result.endpoint.data
-        yield evaluate(result, analyzer, expect=spec.expect, include_chain=include_chain, extra=spec.extra)
-
-
-def _fork_context():
-    import multiprocessing  # pylint: disable=import-outside-toplevel
-
-    try:
-        return multiprocessing.get_context("fork")
-    except ValueError:  # pragma: no cover - no fork on this platform: one process
-        return None
-
-
-class _Share:
-    """The endpoints of one worker: every ``workers``-th of the plan, from ``number``."""
-
-    def __init__(self, plan: ScanPlan, number: int, workers: int) -> None:
-        self.plan = plan
-        self.number = number
-        self.workers = workers
-        self.total = len(range(number, plan.total, workers))
-
-    def endpoints(self):
-        return (endpoint for endpoint in self.plan.endpoints() if endpoint.index % self.workers == self.number)
-
-
-_BATCH = 32
-_BATCH_SECONDS = 0.05
-
-
-def _worker_main(conn, share: _Share, options: dict, deadline_at: float | None) -> None:
-    """Child process: scan the share, send reports in small batches, then None (or ('error', text))."""
-    import time  # pylint: disable=import-outside-toplevel
-
-    try:
-        deadline = None
-        if deadline_at is not None:
-            deadline = max(deadline_at - time.monotonic(), 0.001)
-        batch: list = []
-        sent_at = time.monotonic()
-        for report in run_scan(share, deadline=deadline, workers=1, **options):
-            batch.append(report)
-            now = time.monotonic()
-            if len(batch) >= _BATCH or now - sent_at > _BATCH_SECONDS:
-                conn.send(batch)
-                batch, sent_at = [], now
-        if batch:
-            conn.send(batch)
-        conn.send(None)
-    except BaseException as exc:  # pylint: disable=broad-exception-caught
-        try:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        except (OSError, ValueError):
-            pass
-    finally:
-        conn.close()
-
-
-def _run_workers(plan: ScanPlan, *, analyzer: ChainAnalyzer, concurrency: int, timeout: float, deadline: float | None,
-                 backend: str, include_chain: bool, scanner, resolver, workers: int):
-    import sys  # pylint: disable=import-outside-toplevel
-    import time  # pylint: disable=import-outside-toplevel
-    from multiprocessing.connection import wait  # pylint: disable=import-outside-toplevel
-
-    context = _fork_context()
-    options = {"analyzer": ChainAnalyzer(policy=analyzer.policy), "concurrency": max(1, -(-concurrency // workers)),
-               "timeout": timeout, "backend": backend, "include_chain": include_chain, "scanner": scanner,
-               "resolver": resolver}
-    deadline_at = time.monotonic() + deadline if deadline else None
-    # Anything buffered would be written again by each child when it exits.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    processes = []
-    connections = {}
-    try:
-        for number in range(workers):
-            receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(target=_worker_main, args=(sender, _Share(plan, number, workers), options, deadline_at),
-                                      name=f"certfleet-scan-{number}", daemon=True)
-            process.start()
-            sender.close()
-            processes.append(process)
-            connections[receiver] = number
-        while connections:
-            for conn in wait(list(connections)):
-                try:
-                    message = conn.recv()
-                except EOFError:
-                    number = connections.pop(conn)
-                    raise CertfleetError(f"scan worker {number} ended without finishing its share "
-                                         f"(exit code {processes[number].exitcode})") from None
-                if message is None:
-                    del connections[conn]
-                    conn.close()
-                elif isinstance(message, tuple):
-                    raise CertfleetError(f"scan worker {connections[conn]} failed: {message[1]}")
-                else:
-                    yield from message
-    finally:
-        for conn in connections:
-            conn.close()
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join(5)

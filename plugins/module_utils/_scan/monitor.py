@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Monitoring and discovery plans for the cert_monitor role (seed 003 §2.5-§2.7, §4.4-§4.5).
+"""Monitoring and discovery plans for the cert_monitor role.
 
 This module is private to the certfleet.tls collection: its API may change without notice.
 Pure functions over plain data: definitions and hosts in, cert_scan targets, store events,
@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import socket
 
-from ansible_collections.certfleet.tls.plugins.module_utils._store import store as _store
+from ansible_collections.certfleet.tls.plugins.module_utils._common.network import (
+    check_port,
+    host_port_label,
+    is_ip_address,
+    parse_host_port,
+)
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
+from ansible_collections.certfleet.tls.plugins.module_utils._store import store as _store
 
 MODES = ("lifecycle_managed", "monitored_only")
 ENDPOINT_KEYS = frozenset(("host", "port", "server_name", "sni", "starttls", "check_hostname"))
 STARTTLS = ("none", "smtp")
+DEFAULT_PORT = 443
+# The inventory variables monitor_hosts reads: apache_ssl's sites and where apache_ssl verifies them.
+HOST_VARIABLES = ("apache_ssl_sites", "apache_ssl_verify_host", "ansible_host")
 _HOST_PATTERN = re.compile(r"^[A-Za-z0-9_*]([A-Za-z0-9_.*-]{0,252})$")
 _DN_PART = re.compile(r"/(?=(?:[A-Za-z]+|[0-9]+(?:\.[0-9]+)+)=)")
 
@@ -31,32 +42,6 @@ def _read_text(path: str) -> str | None:
             return handle.read()
     except OSError:
         return None
-
-
-def split_host_port(text: str, *, what: str) -> tuple[str, int | None]:
-    """('host', port or None) from ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _separator, rest = text[1:].partition("]")
-        if not rest:
-            return host, None
-        if not rest.startswith(":"):
-            raise CertfleetError(f"{what}: {text!r} is not [IPv6]:port")
-        return host, _port(rest[1:], what=what)
-    if text.count(":") > 1:  # bare IPv6 address, no port
-        return text, None
-    host, sep, port = text.partition(":")
-    return host, (_port(port, what=what) if sep else None)
-
-
-def _port(value, *, what: str) -> int:
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise CertfleetError(f"{what}: port {value!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise CertfleetError(f"{what}: port {port} must be between 1 and 65535")
-    return port
 
 
 def _check_host(host, *, what: str) -> str:
@@ -71,17 +56,9 @@ def _check_host(host, *, what: str) -> str:
     return host
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _usable_sni(name) -> bool:
     """Whether a certificate's CN can be sent as SNI: a DNS name, not an IP address or a wildcard."""
-    return isinstance(name, str) and "*" not in name and not _is_ip(name) and bool(_HOST_PATTERN.match(name))
+    return isinstance(name, str) and "*" not in name and not is_ip_address(name) and bool(_HOST_PATTERN.match(name))
 
 
 def parse_endpoint(entry, *, what: str, default_server_name: str | None = None) -> dict:
@@ -90,10 +67,10 @@ def parse_endpoint(entry, *, what: str, default_server_name: str | None = None) 
     Strings are ``host``, ``host:port`` or ``[IPv6]:port``; dicts have ``host`` plus optional
     ``port``, ``server_name`` (alias ``sni``), ``starttls`` (none, smtp) and ``check_hostname``.
     The SNI defaults to the definition's common name: the host is where to connect, the
-    certificate's name is what the clients ask for (seed 003 §4.4.1).
+    certificate's name is what the clients ask for.
     """
     if isinstance(entry, str):
-        host, port = split_host_port(entry, what=what)
+        host, port = parse_host_port(entry, what=what)
         entry = {"host": host, "port": port}
     elif isinstance(entry, dict):
         unknown = sorted(set(entry) - ENDPOINT_KEYS)
@@ -101,19 +78,19 @@ def parse_endpoint(entry, *, what: str, default_server_name: str | None = None) 
             raise CertfleetError(f"{what}: unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(ENDPOINT_KEYS))}")
         entry = dict(entry)
         if isinstance(entry.get("host"), str) and entry.get("port") in (None, ""):
-            entry["host"], entry["port"] = split_host_port(entry["host"], what=what)
+            entry["host"], entry["port"] = parse_host_port(entry["host"], what=what)
         elif isinstance(entry.get("host"), str) and entry["host"].startswith("["):
-            entry["host"] = split_host_port(entry["host"], what=what)[0]
+            entry["host"] = parse_host_port(entry["host"], what=what)[0]
     else:
         raise CertfleetError(f"{what}: an endpoint is a host:port string or a dict with host, not {type(entry).__name__}")
     host = _check_host(entry.get("host"), what=what)
-    port = _port(entry["port"], what=what) if entry.get("port") not in (None, "") else 443
+    port = check_port(entry["port"], what=what) if entry.get("port") not in (None, "") else DEFAULT_PORT
     server_name = entry.get("server_name") or entry.get("sni")
     if server_name is None and _usable_sni(default_server_name):
         server_name = default_server_name
-    if server_name is None and not _is_ip(host):
+    if server_name is None and not is_ip_address(host):
         server_name = host
-    if server_name is not None and (not isinstance(server_name, str) or _is_ip(server_name)
+    if server_name is not None and (not isinstance(server_name, str) or is_ip_address(server_name)
                                     or not _HOST_PATTERN.match(server_name)):
         raise CertfleetError(f"{what}: server_name {server_name!r} must be a DNS name")
     starttls = entry.get("starttls") or "none"
@@ -129,6 +106,26 @@ def endpoint_key(endpoint: dict) -> tuple:
     """What makes two endpoints the same scan: host, port, SNI and STARTTLS (case-insensitive names)."""
     return (endpoint["host"].lower(), endpoint["port"], (endpoint.get("server_name") or "").lower(),
             endpoint.get("starttls") or "none")
+
+
+def monitor_hosts(host_variables: dict) -> list[dict]:
+    """The ``hosts`` of ``monitor_targets``: name, verify_host and sites of each host that has apache_ssl_sites.
+
+    ``host_variables`` maps inventory host names, in inventory order, to their variables (the
+    ones in ``HOST_VARIABLES`` are enough). A site is scanned where apache_ssl verifies it:
+    apache_ssl_verify_host, else ansible_host, else the inventory name.
+    """
+    if not isinstance(host_variables, dict):
+        raise CertfleetError("monitor_hosts: expected a dict of inventory host name -> host variables")
+    hosts = []
+    for name, variables in host_variables.items():
+        variables = variables or {}
+        sites = variables.get("apache_ssl_sites")
+        if not sites:
+            continue
+        verify_host = variables.get("apache_ssl_verify_host", variables.get("ansible_host", name))
+        hosts.append({"name": name, "verify_host": verify_host, "sites": sites})
+    return hosts
 
 
 def _site_endpoints(hosts, *, definitions: dict) -> dict:
@@ -151,7 +148,7 @@ def _site_endpoints(hosts, *, definitions: dict) -> dict:
                 continue  # apache_ssl itself reports unknown definitions; nothing to monitor here
             what = f"{site['certificate']}: site {site.get('name') or index} of host {host['name']}"
             server_name = site.get("verify_name") or site.get("server_name") or definition.get("common_name")
-            endpoint = parse_endpoint({"host": host.get("verify_host") or host["name"], "port": site.get("port") or 443,
+            endpoint = parse_endpoint({"host": host.get("verify_host") or host["name"], "port": site.get("port") or DEFAULT_PORT,
                                        "server_name": server_name}, what=what)
             found.setdefault(site["certificate"], []).append((endpoint, host["name"], site.get("name")))
     return found
@@ -169,10 +166,10 @@ def _pem(path: str, *, read, what: str) -> str | None:
 def monitor_targets(definitions, *, store_path: str, defaults: dict | None = None, hosts: list | None = None,
                     discovered: list | None = None, trusted_ca_sets: dict | None = None,
                     default_trusted_ca_set: str = "default", exclude: list | None = None, read=_read_text) -> dict:
-    """The cert_scan plan of a compliance run (seed 003 §2.5).
+    """The cert_scan plan of a compliance run.
 
-    * ``lifecycle_managed`` (the default mode): the store's ``certs/<name>/fullchain.pem`` is the
-      expected certificate (fingerprint + intermediates); not issued yet = skipped, listed.
+    * ``lifecycle_managed`` (the default mode): the store's current full chain of the definition is
+      the expected certificate (fingerprint + intermediates); not issued yet = skipped, listed.
     * ``monitored_only``: X.509 validation against the definition's trusted CA set, DN check of
       CN / O / C from the definition, expiry thresholds.
 
@@ -192,7 +189,6 @@ def monitor_targets(definitions, *, store_path: str, defaults: dict | None = Non
         raise CertfleetError("certfleet_certificates must be a list of definitions")
     if discovered is not None and not isinstance(discovered, list):
         raise CertfleetError("the discovered-certificates file must hold a YAML list of definitions")
-    store = store_path.rstrip("/")
     if trusted_ca_sets is not None and not isinstance(trusted_ca_sets, dict):
         raise CertfleetError("certfleet_trusted_ca_sets must be a dict (set name -> system, certificates)")
     user_sets = dict(trusted_ca_sets or {})
@@ -257,19 +253,20 @@ def monitor_targets(definitions, *, store_path: str, defaults: dict | None = Non
             raise CertfleetError(f"{what}: trusted_ca_set {set_name!r} is not defined in certfleet_trusted_ca_sets; "
                                  f"defined: {', '.join(sorted(known_sets))}")
         if set_name is None and issuer.get("provider") == "private_ca" and issuer.get("ca"):
-            root = _pem(f"{store}/ca/{issuer['ca']}/root.pem", read=read, what=what)
+            root_path = layout.ca_path(store_path, issuer["ca"], "root")
+            root = _pem(root_path, read=read, what=what)
             if root is not None:
                 set_name = f"private_ca_{issuer['ca']}"
                 sets[set_name] = {"system": False, "certificates": [root]}
             else:
-                warnings.append(f"{what}: private CA {issuer['ca']} has no root.pem in the store yet; "
+                warnings.append(f"{what}: private CA {issuer['ca']} has no {os.path.basename(root_path)} in the store yet; "
                                 f"using the trusted CA set {default_trusted_ca_set}")
         target["trusted_ca_set"] = set_name or default_trusted_ca_set
         if mode == "lifecycle_managed":
-            fullchain = _pem(f"{store}/certs/{name}/fullchain.pem", read=read, what=what)
+            fullchain = _pem(layout.certificate_path(store_path, name, "fullchain"), read=read, what=what)
             if fullchain is None:
                 skipped.append({"certificate": name, "source": source,
-                                "reason": "not issued yet (no fullchain.pem in the store)"})
+                                "reason": f"not issued yet (no {layout.filename('fullchain')} in the store)"})
                 continue
             target["expected_certificate"] = fullchain
         else:
@@ -308,9 +305,8 @@ def monitor_targets(definitions, *, store_path: str, defaults: dict | None = Non
 
 
 def _label(endpoint: dict) -> str:
-    host = f"[{endpoint['host']}]" if ":" in endpoint["host"] else endpoint["host"]
     sni = f" (SNI {endpoint['server_name']})" if endpoint.get("server_name") else ""
-    return f"{host}:{endpoint['port']}{sni}"
+    return host_port_label(endpoint["host"], endpoint["port"]) + sni
 
 
 def parse_results(results) -> list[dict]:
@@ -334,7 +330,7 @@ def parse_results(results) -> list[dict]:
 
 
 def _last_monitor_events(text: str | None) -> dict:
-    """{(host, port, site): last monitored / monitor_failed event} of one history.jsonl text."""
+    """{(host, port, site): last monitored / monitor_failed event} of one definition's history (JSON lines)."""
     last: dict = {}
     for line in (text or "").splitlines():
         try:
@@ -378,7 +374,7 @@ def monitor_events(results, plan: dict, *, store_path: str | None = None, only_c
                 raise CertfleetError("monitor_events: only_changes needs the store path to read the history")
             name = info["certificate"]
             if name not in histories:
-                histories[name] = _last_monitor_events(read(f"{store_path.rstrip('/')}/certs/{name}/history.jsonl"))
+                histories[name] = _last_monitor_events(read(layout.certificate_path(store_path, name, "history")))
             last = histories[name].get((event["host"], event["port"], event.get("site")))
             if last is not None and (last.get("event"), last.get("status"), last.get("sha256")) == (
                     event["event"], event["status"], event["sha256"]):
@@ -409,9 +405,8 @@ def monitor_verdict(summary: dict, results, *, fail_on_critical: bool = True, fa
         worst = [item for item in worst if item["status"] == "critical"]
     lines = []
     for item in worst[:limit]:
-        host = f"[{item.get('host')}]" if ":" in str(item.get("host")) else item.get("host")
         sni = f" ({item['server_name']})" if item.get("server_name") else ""
-        label = f"{item.get('name') or '-'} {host}:{item.get('port')}{sni}"
+        label = f"{item.get('name') or '-'} {host_port_label(str(item.get('host')), item.get('port'))}{sni}"
         lines.append(f"{item['status'].upper()} {label}: {'; '.join(item.get('problems') or []) or item.get('outcome')}")
     if len(worst) > limit:
         lines.append(f"... and {len(worst) - limit} more (see the reports)")
@@ -421,7 +416,7 @@ def monitor_verdict(summary: dict, results, *, fail_on_critical: bool = True, fa
 
 
 # --------------------------------------------------------------------------------------------
-# discovery (seed 003 §2.6, §2.7 bulk import, §4.5)
+# discovery: endpoints no definition covers, as monitored_only definitions ready to import
 
 
 def parse_dn(text: str | None) -> dict:
@@ -465,7 +460,7 @@ def covered_keys(covered, *, resolve=_resolve) -> set:
     for host, port in covered or []:
         host = str(host).lower()
         keys.add((host, int(port)))
-        if not _is_ip(host):
+        if not is_ip_address(host):
             keys.update((str(ipaddress.ip_address(address.split("%")[0])), int(port)) for address in resolve(host))
     return keys
 

@@ -6,7 +6,7 @@ This module is private to the certfleet.tls collection: its API may change
 without notice.
 
 Only network I/O lives here; the checks over the fetched chain are in
-``_endpoint_checks``. Every network failure becomes a classified ``HandshakeResult``
+``checks``; ``runner`` drives a whole scan. Every network failure becomes a classified ``HandshakeResult``
 (see ``OUTCOMES``), never an exception.
 
 Backends (``backend=``):
@@ -31,35 +31,31 @@ import asyncio
 import errno
 import ipaddress
 import queue
-import re
 import socket
 import ssl
 import threading
 import time
-import traceback
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._common.network import (
+    check_port,
+    host_port_label,
+    is_ip_address,
+    parse_host_port,
+)
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import HAS_CRYPTOGRAPHY, CertfleetError
 
-CRYPTOGRAPHY_IMPORT_ERROR = None
-try:
+if HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-except ImportError:  # pragma: no cover - reported by the modules via missing_required_lib
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-    HAS_CRYPTOGRAPHY = False
-else:
-    HAS_CRYPTOGRAPHY = True
 
-PYOPENSSL_IMPORT_ERROR = None
 try:
     from OpenSSL import SSL as _OSSL
     from OpenSSL import crypto as _OSSL_crypto
-except ImportError:  # pragma: no cover - the stdlib backend is used instead
-    PYOPENSSL_IMPORT_ERROR = traceback.format_exc()
+except ImportError:  # pragma: no cover - optional: the stdlib backend is used instead
     HAS_PYOPENSSL = False
 else:
     HAS_PYOPENSSL = True
@@ -99,7 +95,6 @@ _UNREACHABLE_ERRNOS = frozenset(
     if hasattr(errno, name)
 )
 _RESET_ERRNOS = frozenset(getattr(errno, name) for name in ("ECONNRESET", "EPIPE", "ECONNABORTED") if hasattr(errno, name))
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>\d+))?$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,7 +115,7 @@ class Endpoint:
     @property
     def label(self) -> str:
         """``host:port``, IPv6 literals in brackets."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port_label(self.host, self.port)
 
     @property
     def sni(self) -> str | None:
@@ -128,25 +123,6 @@ class Endpoint:
         if self.server_name is not None:
             return self.server_name or None
         return None if is_ip_address(self.host) else self.host
-
-
-def is_ip_address(value: str) -> bool:
-    """True for an IPv4 or IPv6 literal (an IPv6 zone ``%eth0`` allowed)."""
-    try:
-        ipaddress.ip_address(value.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
-
-
-def _check_port(port, *, what: str) -> int:
-    try:
-        number = int(port)
-    except (TypeError, ValueError):
-        raise CertfleetError(f"{what}: port {port!r} is not a number") from None
-    if not 1 <= number <= 65535:
-        raise CertfleetError(f"{what}: port {number} is outside 1..65535")
-    return number
 
 
 def _check_host(host: str, *, what: str) -> str:
@@ -175,19 +151,6 @@ def _check_server_name(server_name: str | None, *, what: str) -> str | None:
     return server_name
 
 
-def parse_host_port(value: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 literal -> (host, port)."""
-    text = str(value).strip()
-    if text.count(":") > 1 and not text.startswith("["):
-        return _check_host(text, what=text), default_port  # bare IPv6 literal, no port
-    match = _HOST_PORT.match(text)
-    if not match:
-        raise CertfleetError(f"{value!r}: expected host, host:port or [IPv6]:port")
-    host = match.group("v6") or match.group("host")
-    port = match.group("port")
-    return _check_host(host, what=text), _check_port(port, what=text) if port else default_port
-
-
 def parse_ports(ports: Iterable, *, what: str = "ports") -> list[int]:
     """Port list from numbers and ``"8000-8010"`` ranges, order kept, duplicates dropped."""
     result: list[int] = []
@@ -196,12 +159,12 @@ def parse_ports(ports: Iterable, *, what: str = "ports") -> list[int]:
         text = str(item).strip()
         if "-" in text:
             low, _sep, high = text.partition("-")
-            first, last = _check_port(low, what=what), _check_port(high, what=what)
+            first, last = check_port(low, what=what), check_port(high, what=what)
             if first > last:
                 raise CertfleetError(f"{what}: port range {text!r} runs backwards")
             numbers = range(first, last + 1)
         else:
-            numbers = [_check_port(text, what=what)]
+            numbers = [check_port(text, what=what)]
         for number in numbers:
             if number not in seen:
                 seen.add(number)
@@ -253,10 +216,12 @@ def make_endpoint(host: str, port: int | None = None, *, server_name: str | None
                   index: int = 0, data: Any = None) -> Endpoint:
     """Validated Endpoint; ``host`` may carry the port (``host:port``) when ``port`` is None."""
     if port is None:
-        host, port = parse_host_port(host)
+        text = str(host).strip()
+        host, port = parse_host_port(text, default_port=DEFAULT_PORT)
+        host = _check_host(host, what=text)
     else:
         host = _check_host(str(host), what=str(host))
-        port = _check_port(port, what=str(host))
+        port = check_port(port, what=str(host))
     if starttls not in STARTTLS_PROTOCOLS:
         raise CertfleetError(f"{host}: starttls must be one of {', '.join(STARTTLS_PROTOCOLS)}, not {starttls!r}")
     return Endpoint(host=host, port=port, server_name=_check_server_name(server_name, what=host), starttls=starttls,

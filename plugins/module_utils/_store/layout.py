@@ -8,7 +8,8 @@ name, "fullchain")``), never by spelling a file name. The layout (docs/store.md)
 
     <store>/certs/<name>/   key.pem csr.pem cert.pem chain.pem fullchain.pem state.json history.jsonl
                             incoming/ archive/<generation>/
-    <store>/ca/<ca>/        the built-in private CA (key, certificates, index, CRL)
+    <store>/ca/<ca>/        the built-in private CA: key.pem cert.pem chain.pem root.pem csr.pem ca.json
+                            index.json crl.pem crl.der issued/<serial>.pem root/ (kind=intermediate)
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ CERTIFICATE_FILES = {
     "state": "state.json",
     "history": "history.jsonl",
 }
-# The issued generation, in the order it is written: certificate first, so an interrupted run
-# leaves a state that does not match the certificate, which the next run detects and repairs.
+# The issued generation, in the order it is written.
 ISSUED_KINDS = ("cert", "chain", "fullchain")
+# Every file a run replaces, in the order it writes them: key and CSR before the certificate, the
+# certificate before its chain, state.json last. An interrupted run leaves a state that does not match
+# the files, which the next run detects and repairs. history.jsonl is only ever appended to, after these.
+WRITE_ORDER = ("key", "csr") + ISSUED_KINDS + ("state",)
 
 # What a private CA's directory holds, by what it is.
 CA_FILES = {
@@ -51,6 +55,8 @@ CA_FILES = {
     "crl_pem": "crl.pem",
     "lock": ".lock",
 }
+CA_ISSUED = "issued"  # issued/<serial>.pem: a copy of every certificate the CA issued
+CA_ROOT = "root"  # kind=intermediate: the root CA that signed the issuing CA, with the same files
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -104,6 +110,11 @@ def ca_path(store_path: str, ca: str, kind: str) -> str:
         return os.path.join(ca_dir(store_path, ca), CA_FILES[kind])
     except KeyError:
         raise CertfleetError(f"CA file kind {kind!r} must be one of {', '.join(CA_FILES)}") from None
+
+
+def ca_issued_file(serial: str) -> str:
+    """Path of an issued certificate's copy, relative to its CA's directory."""
+    return f"{CA_ISSUED}/{serial}.pem"
 
 
 def default_store_path(*, inventory_sources=None, playbook_dir: str | None = None) -> str:

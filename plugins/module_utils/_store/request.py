@@ -4,12 +4,11 @@
 
 This module is private to the certfleet.tls collection: its API may change
 without notice. Three phases keep a failed run from writing anything: check
-every definition, compute every new artifact in memory, then write.
+every definition, compute every new artifact in memory (a ``StoreChange`` each), then
+write them through the store's one write path (``store.apply_change``).
 """
 
 from __future__ import annotations
-
-import os
 
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
     create_csr_pem,
@@ -18,7 +17,6 @@ from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
     load_csr,
     plan_request,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file, write_file_atomic
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import (
     generate_private_key,
     key_info,
@@ -26,22 +24,21 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import 
     load_private_key,
     serialize_private_key,
 )
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import utc_timestamp
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import (
-    append_history,
-    archive_files,
-    certificate_dir,
+    ISSUER_PROVIDERS,
+    PENDING_STATUS,
+    StoreChange,
+    apply_change,
     dump_state,
-    ensure_directory,
-    load_state,
     normalise_definition,
+    read_definition,
+    replaced_label,
     request_hash,
     request_options,
     sha256_hex,
-    utc_now,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
-
-PENDING_STATUS = "pending_issuance"
 
 
 class PolicyViolations(CertfleetError):
@@ -52,11 +49,12 @@ class PolicyViolations(CertfleetError):
         self.reports = reports
 
 
-def check_definitions(definitions: list, *, defaults: dict | None, profiles: dict | None) -> tuple[list[dict], list[str]]:
+def check_definitions(definitions: list, *, defaults: dict | None, profiles: dict | None,
+                      providers=ISSUER_PROVIDERS) -> tuple[list[dict], list[str]]:
     """Phase 1: normalise and policy-check every definition; raise PolicyViolations listing all problems."""
     planned, warnings, failures, names = [], [], {}, set()
     for raw in definitions:
-        definition, definition_warnings = normalise_definition(raw, defaults)
+        definition, definition_warnings = normalise_definition(raw, defaults, providers=providers)
         if definition["name"] in names:
             raise CertfleetError(f"definitions: name '{definition['name']}' appears more than once")
         names.add(definition["name"])
@@ -89,103 +87,88 @@ def compute_definition(item: dict, *, store_path: str, passphrase: str, check_mo
     """Phase 2 for one definition: decide and build new key / CSR / state in memory."""
     definition, request = item["definition"], item["request"]
     name = definition["name"]
-    directory = certificate_dir(store_path, name)
     key_spec = definition["key"]
-    state = load_state(directory)
-    key_path, csr_path = os.path.join(directory, "key.pem"), os.path.join(directory, "csr.pem")
-    key_data, csr_data = read_file(key_path, option=f"{name}: key.pem"), read_file(csr_path, option=f"{name}: csr.pem")
+    stored = read_definition(store_path, name, kinds=("key", "csr"))
+    state = stored.state
+    key_data, csr_data = stored.files["key"], stored.files["csr"]
     wanted = {"subject": request["subject"], "subject_alt_names": request["subject_alt_name"], "digest": definition["digest"]}
     wanted_hash = request_hash(subject=request["subject"], subject_alt_name=request["subject_alt_name"],
                                digest=definition["digest"], key=key_spec, profile=request["policy"]["profile"])
-    outcome = {"name": name, "directory": directory, "actions": [], "events": [], "writes": {}, "state": state,
-               "request": request, "definition": definition}
+    change = StoreChange(name=name)
+    outcome = {"name": name, "directory": stored.directory, "change": change, "state": state, "request": request,
+               "definition": definition}
     if _fast_path_ok(state, wanted_hash=wanted_hash, key_data=key_data, csr_data=csr_data):
         if verify_passphrase:
             # Checking one key per run catches a wrong store passphrase for ~1 ms.
-            load_private_key(key_data, passphrase, source=f"{name}: key.pem (store passphrase)")
+            load_private_key(key_data, source=f"{name}: key.pem (store passphrase)", passphrase=passphrase)
         outcome["csr_pem"] = csr_data
         return outcome
 
     key = None
     if key_data is not None:
-        key = load_private_key(key_data, passphrase, source=f"{name}: key.pem (store passphrase)")
+        key = load_private_key(key_data, source=f"{name}: key.pem (store passphrase)", passphrase=passphrase)
         mismatches = key_mismatches(key, key_type=key_spec["type"], size=key_spec["size"], curve=key_spec["curve"])
         if mismatches:
-            outcome["actions"].append(f"key replaced: {'; '.join(mismatches)}")
-            outcome["archive"] = ["key.pem", "csr.pem"]
+            change.actions.append(f"key replaced: {'; '.join(mismatches)}")
+            change.archive = (replaced_label(), ["key", "csr"])
             key = None
     if key is None:
-        outcome["actions"].append("key generated")
+        change.actions.append("key generated")
         if check_mode:
             outcome["csr_pem"] = None
-            outcome["actions"].append("csr generated")
+            change.actions.append("csr generated")
             return outcome
         key = generate_private_key(key_type=key_spec["type"], size=key_spec["size"], curve=key_spec["curve"])
-        outcome["writes"]["key.pem"] = serialize_private_key(key, passphrase=passphrase)
-        outcome["events"].append({"event": "key_generated", **{k: v for k, v in key_info(key).items() if v is not None}})
+        change.writes["key"] = serialize_private_key(key, passphrase=passphrase)
+        change.events.append({"event": "key_generated", **{k: v for k, v in key_info(key).items() if v is not None}})
     elif sha256_hex(key_data) != state.get("key", {}).get("file_sha256"):
-        outcome["actions"].append("state recorded")
+        change.actions.append("state recorded")
 
     csr_pem = csr_data
-    if "key.pem" in outcome["writes"] or not csr_matches(csr_data, private_key=key, **wanted):
-        outcome["actions"].append("csr generated")
+    if "key" in change.writes or not csr_matches(csr_data, private_key=key, **wanted):
+        change.actions.append("csr generated")
         csr_pem = create_csr_pem(key, **wanted)
-        outcome["writes"]["csr.pem"] = csr_pem
-        if csr_data is not None and "archive" not in outcome:
-            outcome["archive"] = ["csr.pem"]
-        outcome["events"].append({"event": "csr_generated", "subject": describe_csr(load_csr(csr_pem))["subject_string"],
-                                  "subject_alt_name": request["subject_alt_name"], "profile": request["policy"]["profile"]})
+        change.writes["csr"] = csr_pem
+        if csr_data is not None and change.archive is None:
+            change.archive = (replaced_label(), ["csr"])
+        change.events.append({"event": "csr_generated", "subject": describe_csr(load_csr(csr_pem))["subject_string"],
+                              "subject_alt_name": request["subject_alt_name"], "profile": request["policy"]["profile"]})
     outcome["csr_pem"] = csr_pem
     new_state = dict(state)
     new_state.update(
         name=name,
-        status=PENDING_STATUS if {"key.pem", "csr.pem"} & set(outcome["writes"]) else state.get("status", PENDING_STATUS),
+        status=_status(change, state),
         issuer=definition["issuer"],
         request_hash=wanted_hash,
-        key=dict(key_info(key), file_sha256=sha256_hex(outcome["writes"].get("key.pem", key_data))),
+        key=dict(key_info(key), file_sha256=sha256_hex(change.writes.get("key", key_data))),
         csr={"file_sha256": sha256_hex(csr_pem), "subject": request["subject"], "subject_alt_name": request["subject_alt_name"],
              "digest": definition["digest"]},
         policy_warnings=request["policy"]["warnings"],
     )
     if new_state != state:
-        new_state["updated"] = utc_now()
-        outcome["writes"]["state.json"] = dump_state(new_state)
-        if not outcome["actions"]:
-            outcome["actions"].append("state recorded")
+        new_state["updated"] = utc_timestamp()
+        change.writes["state"] = dump_state(new_state)
+        if not change.actions:
+            change.actions.append("state recorded")
     return outcome
 
 
-def write_outcome(outcome: dict) -> None:
-    """Phase 3 for one definition: archive, then write each file atomically, then log history."""
-    if not outcome["writes"]:
-        return
-    directory = outcome["directory"]
-    ensure_directory(directory)
-    if outcome.get("archive"):
-        label = utc_now().replace(":", "") + "-replaced"
-        archived = archive_files(directory, outcome["archive"], label=label)
-        if archived:
-            outcome["events"].insert(0, {"event": "archived", "files": outcome["archive"], "to": os.path.relpath(archived, directory)})
-    # Key first, state last: a crash in between leaves a state.json whose
-    # hashes do not match, which the next run detects and repairs.
-    for filename in ("key.pem", "csr.pem", "state.json"):
-        if filename in outcome["writes"]:
-            write_file_atomic(os.path.join(directory, filename), outcome["writes"][filename], option=f"{outcome['name']}: {filename}")
-    now = utc_now()
-    append_history(directory, [dict(event, time=now) for event in outcome["events"]])
+def _status(change: StoreChange, state: dict) -> str:
+    # A new key or CSR waits for the CA again; otherwise the recorded status (issued) stands.
+    return PENDING_STATUS if {"key", "csr"} & set(change.writes) else state.get("status", PENDING_STATUS)
 
 
 def summarise(outcome: dict) -> dict:
     """What the module returns for one definition (no key material)."""
     request = outcome["request"]
-    state = outcome.get("state") or {}
     csr_pem = outcome.get("csr_pem")
+    change = outcome["change"]
     result = {
         "name": outcome["name"],
-        "changed": bool(outcome["actions"]),
-        "actions": outcome["actions"],
+        "changed": bool(change.actions),
+        "actions": change.actions,
         "store_dir": outcome["directory"],
-        "status": PENDING_STATUS if {"key.pem", "csr.pem"} & set(outcome["writes"]) else state.get("status", PENDING_STATUS),
+        "status": _status(change, outcome.get("state") or {}),
         "issuer": outcome["definition"]["issuer"],
         "subject": request["subject"],
         "subject_alt_name": request["subject_alt_name"],
@@ -206,21 +189,25 @@ def run_request(
     defaults: dict | None = None,
     profiles: dict | None = None,
     check_mode: bool = False,
+    providers=ISSUER_PROVIDERS,
 ) -> dict:
-    """Ensure key.pem, csr.pem, state.json and history for every definition; returns the summary."""
+    """Ensure the key, CSR, state and history of every definition; returns the summary.
+
+    ``providers``: the issuer.provider names a definition may use.
+    """
     if not passphrase:
         raise CertfleetError("passphrase: the store passphrase is required (keys are encrypted at rest); keep it in Ansible Vault")
-    planned, warnings = check_definitions(definitions, defaults=defaults, profiles=profiles)
+    planned, warnings = check_definitions(definitions, defaults=defaults, profiles=profiles, providers=providers)
     outcomes = []
     passphrase_verified = False
     for item in planned:
         outcome = compute_definition(item, store_path=store_path, passphrase=passphrase, check_mode=check_mode,
                                      verify_passphrase=not passphrase_verified)
         # Any existing key that was opened proves the passphrase for the rest.
-        passphrase_verified = passphrase_verified or "key generated" not in outcome["actions"]
+        passphrase_verified = passphrase_verified or "key generated" not in outcome["change"].actions
         outcomes.append(outcome)
     if not check_mode:
         for outcome in outcomes:
-            write_outcome(outcome)
+            apply_change(store_path, outcome["change"])
     results = [summarise(outcome) for outcome in outcomes]
     return {"changed": any(r["changed"] for r in results), "certificates": results, "warnings": warnings}

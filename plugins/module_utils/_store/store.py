@@ -1,30 +1,29 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The controller-side certificate store: layout, definitions, state and history.
+"""The controller-side certificate store: definitions, state, history, and every write to a definition.
 
 This module is private to the certfleet.tls collection: its API may change
-without notice. Layout (see docs/store.md)::
-
-    <store>/certs/<name>/key.pem csr.pem cert.pem chain.pem fullchain.pem
-                        incoming/ archive/<generation>/ state.json history.jsonl
+without notice. Paths and file names come from ``layout``; this module reads a definition's
+files (``read_definition``, ``load_current``) and is the one place that writes them:
+``apply_change`` writes what ``plan_issued`` (a certificate from any issuer) or the request
+engine (keys and CSRs) computed in memory - archive first, files in ``layout.WRITE_ORDER``,
+state last, then the history events. ``install_issued`` does both steps for one certificate.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
-import re
+from dataclasses import dataclass, field
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file, write_file_atomic
-from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso
-from ansible_collections.certfleet.tls.plugins.module_utils._common.times import utc_now as utc_now_datetime
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now, utc_timestamp
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, name_to_string
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 # Keys a definition may carry; later stages (issuance, deploy, monitor) read the ones after "digest".
 DEFINITION_KEYS = {
@@ -37,12 +36,16 @@ SUBJECT_OPTION_KEYS = (
     "organizational_unit_name", "email_address",
 )
 KEY_DEFAULTS = {"type": "RSA", "size": 2048, "curve": "secp256r1"}
+# The issuer providers a definition may name (issuer.provider). Each has a provider in _issuers
+# (a test there keeps the two lists equal); store_issue may plug in more for one run.
 ISSUER_PROVIDERS = ("manual", "private_ca", "acme")
-
-
-def utc_now() -> str:
-    """ISO 8601 UTC timestamp with seconds, as written in history and state."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+PENDING_STATUS = "pending_issuance"
+ISSUED_STATUS = "issued"
+# The certificate record in state.json: these fields describe the certificate itself; an issuer
+# adds its own details (the private CA its name) beside them.
+RECORD_FIELDS = ("serial", "sha256", "sha1", "not_before", "not_after", "subject", "issuer")
+# ... and the store adds where it came from and which files it was checked against.
+STORE_RECORD_FIELDS = ("provider", "file_sha256", "csr_sha256")
 
 
 def sha256_hex(data: bytes | None) -> str | None:
@@ -50,22 +53,16 @@ def sha256_hex(data: bytes | None) -> str | None:
     return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
-def certificate_dir(store_path: str, name: str) -> str:
-    """Directory of one definition in the store."""
-    return os.path.join(store_path, "certs", name)
-
-
-def normalise_definition(definition: dict, defaults: dict | None = None) -> tuple[dict, list[str]]:
+def normalise_definition(definition: dict, defaults: dict | None = None, *,
+                         providers=ISSUER_PROVIDERS) -> tuple[dict, list[str]]:
     """Definition merged over defaults, with key and issuer filled in; returns (definition, warnings).
 
-    Raises CertfleetError naming the definition for structural problems.
+    ``providers`` are the issuer.provider names accepted. Raises CertfleetError naming the
+    definition for structural problems.
     """
     if not isinstance(definition, dict):
         raise CertfleetError(f"definitions: every entry must be a dict, got {type(definition).__name__}")
-    name = definition.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise CertfleetError(
-            f"definitions: name {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-' (it names a store directory)")
+    name = layout.check_name(definition.get("name"), what="definitions: name")
     merged = dict(defaults or {})
     merged.update(definition)
     warnings = [f"{name}: unknown key '{key}' ignored" for key in sorted(set(definition) - DEFINITION_KEYS)]
@@ -79,8 +76,8 @@ def normalise_definition(definition: dict, defaults: dict | None = None) -> tupl
         raise CertfleetError(f"{name}: key.size '{key['size']}' is not a number") from None
     issuer = {"provider": "manual", "profile": merged.get("profile") or "private"}
     issuer.update(merged.get("issuer") or {})
-    if issuer["provider"] not in ISSUER_PROVIDERS:
-        raise CertfleetError(f"{name}: issuer.provider '{issuer['provider']}' must be one of {', '.join(ISSUER_PROVIDERS)}")
+    if issuer["provider"] not in providers:
+        raise CertfleetError(f"{name}: issuer.provider '{issuer['provider']}' must be one of {', '.join(providers)}")
     sans = merged.get("subject_alt_name") or []
     if isinstance(sans, str):
         sans = [sans]
@@ -114,9 +111,9 @@ def request_hash(*, subject: dict, subject_alt_name: list, digest: str, key: dic
 
 
 def load_state(directory: str) -> dict:
-    """state.json as a dict, {} when absent; a corrupt file is an error naming it."""
-    path = os.path.join(directory, "state.json")
-    data = read_file(path, option="state.json")
+    """A definition's state as a dict, {} when absent; a corrupt file is an error naming it."""
+    path = os.path.join(directory, layout.filename("state"))
+    data = read_file(path, option=layout.filename("state"))
     if data is None:
         return {}
     try:
@@ -129,17 +126,17 @@ def load_state(directory: str) -> dict:
 
 
 def dump_state(state: dict) -> bytes:
-    """Deterministic JSON for state.json."""
+    """Deterministic JSON for a definition's state."""
     return (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def append_history(directory: str, events: list[dict]) -> None:
-    """Append events to history.jsonl (one JSON object per line, never rewritten)."""
+    """Append events to a definition's history (one JSON object per line, never rewritten)."""
     if not events:
         return
     lines = "".join(json.dumps(event, sort_keys=True) + "\n" for event in events)
     # O_APPEND writes of one small buffer land whole; the file is append-only by design.
-    descriptor = os.open(os.path.join(directory, "history.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    descriptor = os.open(os.path.join(directory, layout.filename("history")), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         os.write(descriptor, lines.encode("utf-8"))
     finally:
@@ -148,7 +145,7 @@ def append_history(directory: str, events: list[dict]) -> None:
 
 def read_history(directory: str) -> list[dict]:
     """All events of a definition, oldest first."""
-    data = read_file(os.path.join(directory, "history.jsonl"), option="history.jsonl") or b""
+    data = read_file(os.path.join(directory, layout.filename("history")), option=layout.filename("history")) or b""
     return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
 
@@ -160,17 +157,173 @@ def ensure_directory(path: str, mode: int = 0o750) -> None:
         raise CertfleetError(f"store_path: cannot create '{path}' ({exc.strerror})") from None
 
 
-def archive_files(directory: str, names: list[str], *, label: str) -> str | None:
-    """Copy the current generation's files to archive/<label>/ before they are replaced."""
-    present = [(name, read_file(os.path.join(directory, name))) for name in names]
-    present = [(name, data) for name, data in present if data is not None]
+def archive_files(store_path: str, name: str, kinds: list[str], *, label: str) -> str | None:
+    """Copy the current files of these kinds to archive/<label>/ before they are replaced; None when none exist."""
+    present = [(kind, read_file(layout.certificate_path(store_path, name, kind))) for kind in kinds]
+    present = [(kind, data) for kind, data in present if data is not None]
     if not present:
         return None
-    target = os.path.join(directory, "archive", label)
+    target = layout.archive_dir(store_path, name, label)
     ensure_directory(target, 0o700)
-    for name, data in present:
-        write_file_atomic(os.path.join(target, name), data, option="archive")
+    for kind, data in present:
+        write_file_atomic(os.path.join(target, layout.filename(kind)), data, option="archive")
     return target
+
+
+def replaced_label(now: datetime.datetime | None = None) -> str:
+    """Archive folder name for files replaced outside a certificate generation (key, CSR): the time stamp."""
+    return iso(now or utc_now()).replace(":", "") + "-replaced"
+
+
+# --------------------------------------------------------------------------------------------
+# reading a definition once per run, planning its writes in memory, writing them
+
+
+@dataclass
+class StoredDefinition:
+    """What one definition's directory holds now: its state and the raw bytes of its files (None: absent)."""
+
+    store_path: str
+    name: str
+    state: dict
+    files: dict
+
+    @property
+    def directory(self) -> str:
+        return layout.certificate_dir(self.store_path, self.name)
+
+    def path(self, kind: str) -> str:
+        """Where a file of this definition lives (for messages and instructions)."""
+        return layout.certificate_path(self.store_path, self.name, kind)
+
+    @functools.cached_property
+    def current(self):
+        """The certificate of the current generation, None when absent or unreadable (a damaged file is replaced)."""
+        data = self.files.get("cert")
+        if not data:
+            return None
+        try:
+            return _chain.load_certificates(data, source=f"{self.name}: {layout.filename('cert')}").certificates[0].certificate
+        except (CertfleetError, IndexError):
+            return None
+
+    @functools.cached_property
+    def current_chain(self) -> list:
+        """The intermediates the store serves with the current certificate ([] when absent or unreadable)."""
+        data = self.files.get("chain")
+        if not data or not data.strip():
+            return []
+        try:
+            return [item.certificate for item in
+                    _chain.load_certificates(data, source=f"{self.name}: {layout.filename('chain')}").certificates]
+        except CertfleetError:
+            return []
+
+
+def read_definition(store_path: str, name: str, kinds=("csr",) + layout.ISSUED_KINDS) -> StoredDefinition:
+    """State and the files of these kinds of one definition, read once; nothing is required to exist."""
+    files = {kind: read_file(layout.certificate_path(store_path, name, kind), option=f"{name}: {layout.filename(kind)}")
+             for kind in kinds}
+    return StoredDefinition(store_path=store_path, name=name, state=load_state(layout.certificate_dir(store_path, name)),
+                            files=files)
+
+
+@dataclass
+class StoreChange:
+    """What one definition's run will write, computed in memory: files by kind, the previous files to
+    archive first (label, kinds) and the history events; ``actions`` say it in words for the result."""
+
+    name: str
+    writes: dict = field(default_factory=dict)
+    archive: tuple | None = None
+    events: list = field(default_factory=list)
+    actions: list = field(default_factory=list)
+
+    def file_names(self, kinds=layout.WRITE_ORDER) -> list[str]:
+        """File names of the planned writes among these kinds."""
+        return [layout.filename(kind) for kind in kinds if kind in self.writes]
+
+
+def apply_change(store_path: str, change: StoreChange, *, now: datetime.datetime | None = None) -> None:
+    """Write one planned change: archive the previous files, write each file atomically in
+    ``layout.WRITE_ORDER`` (state last), then append the history events with the time."""
+    if not change.writes:
+        return
+    directory = layout.certificate_dir(store_path, change.name)
+    ensure_directory(directory)
+    events = list(change.events)
+    if change.archive and change.archive[1]:
+        label, kinds = change.archive
+        archived = archive_files(store_path, change.name, kinds, label=label)
+        if archived:
+            events.insert(0, {"event": "archived", "files": [layout.filename(kind) for kind in kinds],
+                              "to": os.path.relpath(archived, directory)})
+    for kind in layout.WRITE_ORDER:
+        if kind in change.writes:
+            write_file_atomic(layout.certificate_path(store_path, change.name, kind), change.writes[kind],
+                              option=f"{change.name}: {layout.filename(kind)}")
+    time = iso(now) if now is not None else utc_timestamp()
+    append_history(directory, [dict(event, time=time) for event in events])
+
+
+def certificate_record(certificate, *, source: str, details: dict | None, cert_pem: bytes, csr_pem: bytes | None) -> dict:
+    """The state's record of an installed certificate: what it is, who issued it, which files hold it."""
+    info = _chain.certificate_info(certificate)
+    record = {key: info[key] for key in RECORD_FIELDS}
+    record.update(details or {})
+    record.update(provider=source, file_sha256=sha256_hex(cert_pem), csr_sha256=sha256_hex(csr_pem))
+    return record
+
+
+def recorded_details(state: dict) -> dict:
+    """What the issuer added to the state's certificate record (the private CA: its name)."""
+    record = state.get("certificate") or {}
+    return {key: value for key, value in record.items() if key not in RECORD_FIELDS + STORE_RECORD_FIELDS}
+
+
+def plan_issued(stored: StoredDefinition, *, certificate, chain: list, source: str, event: str | None = "issued",
+                details: dict | None = None, reason: str | None = None,
+                now: datetime.datetime | None = None) -> StoreChange:
+    """The writes that make ``certificate`` (served with ``chain``, the leaf's issuer first) the definition's
+    current generation: its files where they differ, the previous generation archived under its serial,
+    status ``issued`` with the certificate record, and a history ``event`` (None: the certificate was
+    already current, so only damaged or missing files are repaired and no event is logged).
+    """
+    change = StoreChange(name=stored.name)
+    served = [certificate] + list(chain)
+    wanted = {"cert": _chain.fullchain_pem([certificate]), "chain": _chain.chain_pem(served),
+              "fullchain": _chain.fullchain_pem(served)}
+    change.writes = {kind: content for kind, content in wanted.items() if stored.files.get(kind) != content}
+    if change.writes and event is None:
+        change.actions.append(f"{', '.join(sorted(change.file_names()))} rewritten")
+    info = _chain.certificate_info(certificate)
+    previous = _chain.certificate_info(stored.current) if stored.current is not None else None
+    if previous is not None and previous["sha256"] != info["sha256"]:
+        present = [kind for kind in layout.ISSUED_KINDS if stored.files.get(kind) is not None]
+        change.archive = (previous["serial"], present)
+    record = certificate_record(certificate, source=source, details=details, cert_pem=wanted["cert"],
+                                csr_pem=stored.files.get("csr"))
+    new_state = dict(stored.state)
+    new_state.update(name=stored.name, status=ISSUED_STATUS, certificate=record)
+    if new_state != stored.state:
+        new_state["updated"] = iso(now) if now is not None else utc_timestamp()
+        change.writes["state"] = dump_state(new_state)
+        if not change.actions and event is None:
+            change.actions.append("state recorded")
+    if event is not None:
+        change.events.append(dict(details or {}, event=event, provider=source, serial=info["serial"], sha256=info["sha256"],
+                                  not_after=info["not_after"], **({"reason": reason} if reason else {})))
+    return change
+
+
+def install_issued(store_path: str, name: str, *, certificate, chain: list, source: str, event: str = "issued",
+                   details: dict | None = None, reason: str | None = None,
+                   now: datetime.datetime | None = None) -> StoreChange:
+    """Make ``certificate`` the definition's current generation now (``plan_issued``, then ``apply_change``)."""
+    change = plan_issued(read_definition(store_path, name), certificate=certificate, chain=chain, source=source,
+                         event=event, details=details, reason=reason, now=now)
+    apply_change(store_path, change, now=now)
+    return change
 
 
 class CurrentGeneration:
@@ -230,14 +383,14 @@ def load_current(store_path: str, name: str, passphrase: str | None, *,
 
     Raises CertfleetError naming the definition and what is wrong.
     """
-    now = now or utc_now_datetime()
+    now = now or utc_now()
     directory = layout.certificate_dir(store_path, name)
     if not os.path.isdir(directory):
         raise CertfleetError(f"{name}: not in the store ({directory} does not exist)")
     key_pem = _required_file(store_path, name, "key")
     cert_data = _required_file(store_path, name, "cert")
     chain_data = read_file(layout.certificate_path(store_path, name, "chain"), option=f"{name}/{layout.filename('chain')}") or b""
-    private_key = _chain.load_private_key(key_pem, source=f"{name}/{layout.filename('key')}", passphrase=passphrase)
+    private_key = _chain.extract_private_key(key_pem, source=f"{name}/{layout.filename('key')}", passphrase=passphrase)
     leaves = _chain.load_certificates(cert_data, source=f"{name}/{layout.filename('cert')}").certificates
     if len(leaves) != 1:
         raise CertfleetError(f"{name}: {layout.filename('cert')} must hold exactly one certificate, it holds {len(leaves)}")

@@ -1,4 +1,4 @@
-# Uncomment (or add) the LoadModule / Include lines of seed 000 §7.1 B in httpd.conf, idempotently.
+# Uncomment (or add) the LoadModule / Include lines that enable mod_ssl in httpd.conf, idempotently.
 param(
     [Parameter(Mandatory = $true)][string]$Path,
     [Parameter(Mandatory = $true)][object[]]$Lines

@@ -1,4 +1,4 @@
-"""Endpoint results shaped like cert_scan's (see _endpoint_checks.run_scan), for the cert_report tests (no network)."""
+"""Endpoint results shaped like cert_scan's (see _scan.runner.run_scan), for the cert_report tests (no network)."""
 from __future__ import annotations
 
 HOSTILE_SUBJECT = '/CN=<script>alert(1)</script>/O=Evil "Corp" & Co\\/OU=line1\nline2'

@@ -155,3 +155,22 @@ def test_store_issue_check_apply_check_apply(tmp_path, run_module, kind):
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (store / "certs" / "www" / "cert.pem").exists()
     assert_no_secrets(apply1, tmp_path)
+
+
+def test_store_issue_reports_manual_definitions_as_pending(tmp_path, run_module):
+    store = tmp_path / "store"
+    definitions = [
+        {"name": "portal", "common_name": "portal.example.intra", "key": {"type": "ECC"},
+         "issuer": {"provider": "private_ca", "ca": "intranet", "profile": "private"}},
+        {"name": "www", "common_name": "www.example.co.jp", "issuer": {"provider": "manual", "profile": "cabf"}},
+    ]
+    run_request(store_path=str(store), definitions=definitions, passphrase=CA_PASS)
+    run_module(private_ca.main, ca_args(tmp_path, kind="root"))
+    result = run_module(store_issue.main, {"store_path": str(store), "definitions": definitions, "ca_passphrase": CA_PASS})
+    [portal] = result["certificates"]
+    assert portal["provider"] == "private_ca" and portal["files"]["cert"] == str(store / "certs" / "portal" / "cert.pem")
+    [www] = result["pending"]
+    assert www["name"] == "www" and www["provider"] == "manual" and www["reason"] == "no certificate yet"
+    assert str(store / "certs" / "www" / "csr.pem") in www["instructions"][0]
+    # Manual definitions are no warning (the module's warning list may hold other tests' in one worker).
+    assert not any("www:" in str(warning) for warning in result.get("warnings", []))

@@ -211,9 +211,9 @@ def _key_variants(pki):
     }
 
 
-def test_load_private_key_variants(pki):
+def test_extract_private_key_variants(pki):
     for label, (data, passphrase, expected) in _key_variants(pki).items():
-        key = _chain.load_private_key(data, source=label, passphrase=passphrase)
+        key = _chain.extract_private_key(data, source=label, passphrase=passphrase)
         spki = serialization.PublicFormat.SubjectPublicKeyInfo
         assert (key.public_key().public_bytes(serialization.Encoding.DER, spki)
                 == expected.public_key().public_bytes(serialization.Encoding.DER, spki)), label
@@ -223,18 +223,18 @@ def test_load_private_key_variants(pki):
     (None, "server.key: the private key is encrypted; a passphrase is required"),
     ("bad", "server.key: cannot read the private key (wrong passphrase)"),
 ])
-def test_load_private_key_errors(pki, passphrase, message):
+def test_extract_private_key_errors(pki, passphrase, message):
     data = pki.leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.BestAvailableEncryption(b"pw"))
     with pytest.raises(CertfleetError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        _chain.load_private_key(data, source="server.key", passphrase=passphrase)
+        _chain.extract_private_key(data, source="server.key", passphrase=passphrase)
 
 
-def test_load_private_key_rejects_certificate(pki):
+def test_extract_private_key_rejects_certificate(pki):
     with pytest.raises(CertfleetError, match="no private key found"):
-        _chain.load_private_key(pki.leaf.pem, source="cert.pem")
+        _chain.extract_private_key(pki.leaf.pem, source="cert.pem")
     with pytest.raises(CertfleetError, match="not a private key"):
-        _chain.load_private_key(b"\x01\x02garbage", source="x.key")
+        _chain.extract_private_key(b"\x01\x02garbage", source="x.key")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def plan(existing, **overrides):
 def test_serialise_round_trip(key, key_format, passphrase, armour):
     pem = serialize_private_key(key, key_format=key_format, passphrase=passphrase)
     assert inspect_private_key_pem(pem) == armour
-    assert key_info(load_private_key(pem, passphrase)) == key_info(key)
+    assert key_info(load_private_key(pem, passphrase=passphrase)) == key_info(key)
 
 
 @pytest.mark.parametrize("data, passphrase, message", [
@@ -45,11 +45,11 @@ def test_serialise_round_trip(key, key_format, passphrase, armour):
 ])
 def test_load_errors(data, passphrase, message):
     with pytest.raises(CertfleetError, match=message):
-        load_private_key(data, passphrase, source="somewhere")
+        load_private_key(data, source="somewhere", passphrase=passphrase)
 
 
 def test_unencrypted_key_opens_even_when_a_passphrase_is_offered():
-    assert key_info(load_private_key(serialize_private_key(RSA), "pw")) == key_info(RSA)
+    assert key_info(load_private_key(serialize_private_key(RSA), passphrase="pw")) == key_info(RSA)
 
 
 ENCRYPTED = serialize_private_key(RSA, passphrase="old")

@@ -252,3 +252,53 @@ def test_the_roles_probe_script_runs_in_sh_and_parses_on_this_debian_machine():
     assert state["binary"] == "apache2" and _apache.uses_fullchain(state["version"]) and state["mod_ssl"]
     import shutil  # pylint: disable=import-outside-toplevel
     assert ("apache2" in state["services"]) == (shutil.which("systemctl") is not None)
+
+
+def test_deploy_payload_names_the_templates_and_links_of_every_site():
+    result = make_plan([{"name": "portal", "certificate": "portal"},
+                        {"name": "old-shop", "certificate": "retired", "state": "absent"}])
+    payload = _apache.deploy_payload(result, conf_file="/etc/apache2/conf-available/certfleet.conf",
+                                     conf_link="/etc/apache2/conf-enabled/certfleet.conf", helper="/usr/local/sbin/helper")
+    (portal, conf) = payload["files"]
+    assert portal == {"path": "/etc/apache2/sites-available/certfleet-portal.conf", "template": "vhost.conf.j2",
+                      "template_vars": {"site": result["sites"][0]}, "mode": "0644", "owner": "root", "group": "root"}
+    assert conf == {"path": "/etc/apache2/conf-available/certfleet.conf", "template": "certfleet.conf.j2",
+                    "mode": "0644", "owner": "root", "group": "root"}
+    assert payload["links"] == [
+        {"path": "/etc/apache2/sites-enabled/certfleet-portal.conf", "src": "/etc/apache2/sites-available/certfleet-portal.conf"},
+        {"path": "/etc/apache2/conf-enabled/certfleet.conf", "src": "/etc/apache2/conf-available/certfleet.conf"}]
+    assert payload["absent"] == result["removals"] and payload["absent"][0]["path"].endswith("certfleet-old-shop.conf")
+
+
+def test_deploy_payload_with_the_passphrase_helper_and_without_links():
+    result = make_plan([{"name": "portal", "certificate": "portal"}], key_handling="passphrase_helper",
+                       platform=dict(DEBIAN, vhost_enabled_dir=""))
+    payload = _apache.deploy_payload(result, conf_file="/etc/httpd/conf.d/certfleet.conf", helper="/usr/local/sbin/helper")
+    assert payload["files"][-1] == {"path": "/usr/local/sbin/helper", "template": "passphrase-helper.sh.j2", "mode": "0700",
+                                    "owner": "root", "group": "root"}
+    assert payload["links"] == []
+    with pytest.raises(CertfleetError, match="helper's path"):
+        _apache.deploy_payload(result, conf_file="/etc/httpd/conf.d/certfleet.conf")
+
+
+def test_plan_paths_of_the_store_come_from_its_layout():
+    result = make_plan([{"name": "portal", "certificate": "portal"}], store_path="/srv/store")
+    assert result["check_targets"][0]["expected_certificate"] == "/srv/store/certs/portal/fullchain.pem"
+    assert result["trusted_ca_sets"]["private_ca_intra"]["certificates"] == ["/srv/store/ca/intra/root.pem"]
+    with pytest.raises(CertfleetError, match="site x: certificate '../etc'"):
+        make_plan([{"name": "x", "certificate": "../etc", "server_name": "x.example.intra"}])
+
+
+@pytest.mark.parametrize(("result", "log", "expected"), [
+    ({"rc": 1, "stderr": "AH00526: Syntax error on line 3 of x.conf:\nInvalid command 'Bogus'\n", "stdout": "",
+      "msg": "non-zero return code"}, "",
+     "Test the whole Apache configuration before any reload: AH00526: Syntax error on line 3 of x.conf: | Invalid command 'Bogus'"),
+    ({"msg": "Unable to reload service apache2"}, "[ssl:emerg] AH02572: Failed to configure at least one certificate\n",
+     "Test the whole Apache configuration before any reload: Unable to reload service apache2"
+     " - Apache: [ssl:emerg] AH02572: Failed to configure at least one certificate"),
+    ({"rc": 1, "stderr": "", "stdout": "", "msg": "non-zero return code"}, "",
+     "Test the whole Apache configuration before any reload: non-zero return code"),
+    ({}, "", "Test the whole Apache configuration before any reload: failed"),
+])
+def test_describe_failure_prefers_apaches_own_words(result, log, expected):
+    assert _apache.describe_failure("Test the whole Apache configuration before any reload", result, error_log=log) == expected

@@ -8,9 +8,14 @@ import datetime
 import os
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ansible_collections.certfleet.tls.plugins.module_utils._chain.chain import pkcs12_matches
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import artifacts
 from ansible_collections.certfleet.tls.plugins.module_utils._deploy.artifacts import certificate_files
+from ansible_collections.certfleet.tls.plugins.module_utils._store.store import load_current
 from ansible_collections.certfleet.tls.plugins.module_utils._store.events import record_events
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import read_history
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
@@ -162,3 +167,100 @@ def test_bad_events_write_nothing(tmp_path, pki, event, message):
     with pytest.raises(CertfleetError, match=message):
         record_events(store, [{"certificate": "www", "event": "verified"}, event])
     assert read_history(os.path.join(store, "certs", "www")) == []
+
+
+# --- the target-neutral artifacts of one checked generation -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_level(tmp_path_factory):
+    """A store entry whose chain has two intermediates (issuing CA, then policy CA), and its checked generation."""
+    root = make_root("Shapes Root")
+    policy = make_intermediate("Shapes Policy CA", issuer=root)
+    issuing = make_intermediate("Shapes Issuing CA", issuer=policy)
+    leaf = make_leaf("shapes.example.intra", issuer=issuing)
+    store = _store(tmp_path_factory.mktemp("shapes"), key=leaf.key, cert=leaf.pem, chain=issuing.pem + policy.pem, name="shapes")
+    return {"store": store, "leaf": leaf, "chain": [issuing, policy], "current": load_current(store, "shapes", PASS)}
+
+
+def _pem_blocks(data: bytes) -> list[bytes]:
+    return [b"-----BEGIN" + block for block in data.split(b"-----BEGIN")[1:]]
+
+
+def test_leaf_chain_and_fullchain(two_level):
+    current, leaf, (issuing, policy) = two_level["current"], two_level["leaf"], two_level["chain"]
+    assert artifacts.certificate_pem(current) == leaf.pem
+    assert artifacts.chain_pem(current) == issuing.pem + policy.pem
+    assert artifacts.fullchain_pem(current) == leaf.pem + issuing.pem + policy.pem
+
+
+def test_apache_fullchain_from_2_4_8_and_a_chain_file_before(two_level):
+    current, leaf, (issuing, policy) = two_level["current"], two_level["leaf"], two_level["chain"]
+    assert artifacts.apache_certificate_pem(current, fullchain=True) == (leaf.pem + issuing.pem + policy.pem, None)
+    assert artifacts.apache_certificate_pem(current, fullchain=False) == (leaf.pem, issuing.pem + policy.pem)
+
+
+def test_combined_pem_is_key_then_leaf_then_intermediates(two_level):
+    current, leaf, (issuing, policy) = two_level["current"], two_level["leaf"], two_level["chain"]
+    blocks = _pem_blocks(artifacts.combined_pem(current))
+    assert blocks[0].startswith(b"-----BEGIN PRIVATE KEY-----")
+    key = serialization.load_pem_private_key(blocks[0], None)
+    assert key.public_key().public_numbers() == leaf.key.public_key().public_numbers()
+    assert blocks[1:] == [leaf.pem, issuing.pem, policy.pem]
+
+
+def test_key_pem_decrypted_kept_or_reencrypted(two_level):
+    current = two_level["current"]
+    plain = artifacts.key_pem(current)
+    assert plain.startswith(b"-----BEGIN PRIVATE KEY-----") and plain == artifacts.key_pem(current)
+    assert artifacts.key_pem(current, passphrase=PASS, store_passphrase=PASS) == current.key_pem
+    other = artifacts.key_pem(current, passphrase="Other-Pass-2", store_passphrase=PASS)
+    assert b"ENCRYPTED PRIVATE KEY" in other and other != current.key_pem
+    reopened = serialization.load_pem_private_key(other, b"Other-Pass-2")
+    assert reopened.public_key().public_numbers() == two_level["leaf"].key.public_key().public_numbers()
+
+
+@pytest.mark.parametrize("encryption, mac", [("modern", "sha256"), ("compatibility", "sha1")])
+@pytest.mark.parametrize("include_chain", [True, False])
+def test_pkcs12_loads_back_with_its_password(two_level, encryption, mac, include_chain):
+    current, leaf, (issuing, policy) = two_level["current"], two_level["leaf"], two_level["chain"]
+    data = artifacts.pkcs12(current, passphrase="Pfx-Pass-3", encryption=encryption, include_chain=include_chain)
+    loaded = pkcs12.load_pkcs12(data, b"Pfx-Pass-3")
+    assert loaded.key.public_key().public_numbers() == leaf.key.public_key().public_numbers()
+    assert loaded.cert.certificate == leaf.cert and loaded.cert.friendly_name == b"shapes"
+    wanted_chain = [issuing.cert, policy.cert] if include_chain else []
+    assert [item.certificate for item in loaded.additional_certs] == wanted_chain
+    # the MAC digest tells the two schemes apart: Windows Server 2016 and older need SHA-1 / 3DES
+    assert pkcs12_matches(data, passphrase="Pfx-Pass-3", private_key=current.private_key,
+                          certificates=[leaf.cert] + wanted_chain, encryption=encryption)
+    other = {"sha256": "compatibility", "sha1": "modern"}[mac]
+    assert not pkcs12_matches(data, passphrase="Pfx-Pass-3", private_key=current.private_key,
+                              certificates=[leaf.cert] + wanted_chain, encryption=other)
+    with pytest.raises(ValueError):
+        pkcs12.load_pkcs12(data, b"wrong")
+
+
+def test_pkcs12_needs_a_password_and_a_known_scheme(two_level):
+    with pytest.raises(CertfleetError, match="non-empty passphrase"):
+        artifacts.pkcs12(two_level["current"], passphrase="")
+    with pytest.raises(CertfleetError, match="modern, compatibility"):
+        artifacts.pkcs12(two_level["current"], passphrase="x", encryption="rc2")
+
+
+def test_pkcs12_friendly_name_can_be_set_or_left_out(two_level):
+    named = pkcs12.load_pkcs12(artifacts.pkcs12(two_level["current"], passphrase="p", friendly_name="www 2026"), b"p")
+    assert named.cert.friendly_name == b"www 2026"
+    unnamed = pkcs12.load_pkcs12(artifacts.pkcs12(two_level["current"], passphrase="p", friendly_name=""), b"p")
+    assert unnamed.cert.friendly_name is None
+
+
+def test_certificate_without_intermediates_has_an_empty_chain(tmp_path):
+    root = make_root("Self Root")
+    store = _store(tmp_path, key=root.key, cert=root.pem, chain=None, name="selfsigned")
+    current = load_current(store, "selfsigned", PASS)
+    assert artifacts.chain_pem(current) == b""
+    assert artifacts.apache_certificate_pem(current, fullchain=False) == (root.pem, b"")
+    entry = dict(ENTRY, name="selfsigned", chain_path="/etc/ssl/certfleet/self.chain.pem")
+    files, facts = certificate_files(store, entry, passphrase=PASS)
+    assert files[2]["content"] == "" and facts["intermediates"] == 0
+    assert x509.load_pem_x509_certificate(files[1]["content"].encode()) == root.cert

@@ -214,3 +214,34 @@ def test_absent_refuses_a_directory_and_a_path_listed_twice(site):
     vhost = str(site / "etc" / "sites-available" / "a.conf")
     with pytest.raises(CertfleetError, match="listed twice"):
         tx.plan_changes([tx.WantedFile(vhost, b"x", 0o644)], [], [tx.WantedAbsent(vhost)])
+
+
+def test_links_are_claimed_like_files():
+    with pytest.raises(CertfleetError, match="listed twice"):
+        tx.plan_changes([tx.WantedFile("/tmp/x", b"x", 0o644)], [tx.WantedLink(path="/tmp/x", src="/tmp/y")])
+    with pytest.raises(CertfleetError, match="absolute"):
+        tx.plan_changes([], [tx.WantedLink(path="relative/link", src="/tmp/y")])
+    with pytest.raises(CertfleetError, match="absolute"):
+        tx.plan_changes([], [], [tx.WantedAbsent("relative/gone")])
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    ({"path": "/x", "content": "text"}, None),
+    ({"path": "/x", "content": ""}, None),
+    ({"path": "/x", "template": "vhost.conf.j2"}, ("vhost.conf.j2", {})),
+    ({"path": "/x", "template": "vhost.conf.j2", "template_vars": {"site": {"name": "a"}}}, ("vhost.conf.j2", {"site": {"name": "a"}})),
+])
+def test_template_source_of_a_files_entry(item, expected):
+    assert tx.template_source(item) == expected
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ({"path": "/x"}, "/x: content or template is required"),
+    ({"path": "/x", "content": "a", "template": "t.j2"}, "content or template, not both"),
+    ({"path": "/x", "template": ""}, "template must be a template file name"),
+    ({"path": "/x", "template": "t.j2", "template_vars": ["site"]}, "template_vars must be a dict"),
+    ("vhost", "every entry must be a dict"),
+])
+def test_template_source_refuses_unclear_entries(item, message):
+    with pytest.raises(CertfleetError, match=message):
+        tx.template_source(item)

@@ -21,6 +21,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca a
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import load_csr
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import generate_private_key
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils import pki_builder as pb
 
@@ -442,7 +443,7 @@ def test_revoke_through_run_private_ca_updates_the_crl(tmp_path):
 
 def test_crl_refresh_reasons(root_ca):
     crl = root_ca.crl_pem
-    now = _ca.utc_now()
+    now = utc_now()
     check = dict(ca_certificate=root_ca.certificate, index=root_ca.index, next_update_days=30)
     assert _ca.crl_refresh_reason(crl, now=now, **check) is None
     assert _ca.crl_refresh_reason(None, now=now, **check) == "no CRL yet"
@@ -459,7 +460,7 @@ def test_crl_refresh_reasons(root_ca):
 
 def test_crl_refreshes_after_half_its_lifetime(tmp_path):
     make_ca(tmp_path, settings={"crl_next_update_days": 10}, kind="intermediate")
-    later = _ca.utc_now() + datetime.timedelta(days=6)
+    later = utc_now() + datetime.timedelta(days=6)
     result = _ca.run_private_ca(store_path=str(tmp_path), name="corp", passphrase=PASS, now=later)
     assert result["actions"] == ["CRL 2 generated (the CRL is past half of its lifetime)",
                                  "root CRL 2 generated (the CRL is past half of its lifetime)"]

@@ -455,22 +455,6 @@ def test_junit_hostile_text_stays_well_formed():
 
 # --- generated_at and idempotence ---------------------------------------------------------
 
-@pytest.mark.parametrize("value, expected", [
-    ("2026-12-04T09:00:00Z", "2026-12-04T09:00:00Z"),
-    ("2026-12-04T18:00:00+09:00", "2026-12-04T09:00:00Z"),
-    ("2026-12-04T09:00:00.987654", "2026-12-04T09:00:00Z"),
-    ("2026-12-04 09:00:00z", "2026-12-04T09:00:00Z"),
-    (datetime.datetime(2026, 12, 4, 9, tzinfo=datetime.timezone.utc), "2026-12-04T09:00:00Z"),
-])
-def test_parse_timestamp(value, expected):
-    assert _reports.format_timestamp(_reports.parse_timestamp(value)) == expected
-
-
-def test_parse_timestamp_error_names_the_option():
-    with pytest.raises(CertfleetError, match=r"generated_at: 'yesterday' is not an ISO 8601 date and time"):
-        _reports.parse_timestamp("yesterday")
-
-
 @pytest.mark.parametrize("fmt", _reports.FORMATS)
 def test_embedded_generated_at(fmt):
     expected = None if fmt == "csv" else GENERATED

@@ -27,29 +27,6 @@ def no_dns(_host):
 
 # --- endpoints -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("www.example.jp", ("www.example.jp", None)),
-    ("www.example.jp:8443", ("www.example.jp", 8443)),
-    ("192.0.2.1:443", ("192.0.2.1", 443)),
-    ("[2001:db8::1]:8443", ("2001:db8::1", 8443)),
-    ("[2001:db8::1]", ("2001:db8::1", None)),
-    ("2001:db8::1", ("2001:db8::1", None)),
-])
-def test_split_host_port(text, expected):
-    assert _monitor.split_host_port(text, what="t") == expected
-
-
-@pytest.mark.parametrize("text, message", [
-    ("www.example.jp:http", "port 'http' is not a number"),
-    ("www.example.jp:0", "port 0 must be between 1 and 65535"),
-    ("www.example.jp:70000", "port 70000 must be between 1 and 65535"),
-    ("[2001:db8::1]x", "is not [IPv6]:port"),
-])
-def test_split_host_port_errors(text, message):
-    with pytest.raises(CertfleetError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        _monitor.split_host_port(text, what="t")
-
-
 @pytest.mark.parametrize("entry, default_sni, expected", [
     ("10.0.0.5", "www.example.jp", {"host": "10.0.0.5", "port": 443, "server_name": "www.example.jp", "starttls": "none"}),
     ("10.0.0.5:8443", None, {"host": "10.0.0.5", "port": 8443, "server_name": None, "starttls": "none"}),
@@ -141,6 +118,36 @@ def test_sites_of_hosts_add_endpoints_to_lifecycle_definitions():
         ("www", "192.0.2.11", 443, "www.example.jp"), ("api", "192.0.2.11", 8443, "api.example.jp")]
     assert plan["endpoints"][0]["inventory_host"] == "web1" and plan["endpoints"][0]["site"] == "portal"
     assert plan["endpoints"][0]["source"] == "apache_ssl"
+
+
+def test_monitor_hosts_keeps_hosts_with_sites_in_inventory_order():
+    portal = [{"name": "portal", "certificate": "www"}]
+    hosts = _monitor.monitor_hosts({
+        "web2": {"apache_ssl_sites": portal, "ansible_host": "192.0.2.12"},
+        "db1": {"ansible_host": "192.0.2.20"},
+        "web1": {"apache_ssl_sites": portal, "apache_ssl_verify_host": "www-vip.example.jp", "ansible_host": "192.0.2.11"},
+        "web3": {"apache_ssl_sites": portal},
+        "web4": {"apache_ssl_sites": []},
+    })
+    assert hosts == [{"name": "web2", "verify_host": "192.0.2.12", "sites": portal},
+                     {"name": "web1", "verify_host": "www-vip.example.jp", "sites": portal},
+                     {"name": "web3", "verify_host": "web3", "sites": portal}]
+
+
+def test_monitor_hosts_feed_monitor_targets():
+    hosts = _monitor.monitor_hosts({"web1": {"apache_ssl_sites": [{"name": "portal", "certificate": "www", "port": 8443}],
+                                             "ansible_host": "10.0.0.9"}})
+    plan = plan_of([LIFECYCLE], {f"{STORE}/certs/www/fullchain.pem": PEM}, hosts=hosts)
+    assert ("10.0.0.9", 8443, "web1", "portal") in [(e["host"], e["port"], e["inventory_host"], e["site"])
+                                                    for e in plan["endpoints"]]
+
+
+def test_monitor_hosts_leaves_bad_sites_to_monitor_targets():
+    hosts = _monitor.monitor_hosts({"web1": {"apache_ssl_sites": "portal"}})
+    with pytest.raises(CertfleetError, match="host web1: apache_ssl_sites must be a list"):
+        plan_of([LIFECYCLE], {}, hosts=hosts)
+    with pytest.raises(CertfleetError, match="expected a dict of inventory host name"):
+        _monitor.monitor_hosts(["web1"])
 
 
 def test_site_and_explicit_endpoint_for_the_same_definition_are_scanned_once():

@@ -34,31 +34,6 @@ def endpoint_for(scan_range, name: str, **kwargs) -> _tls.Endpoint:
 # targets
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("www.example.test", ("www.example.test", 443)),
-    ("www.example.test:8443", ("www.example.test", 8443)),
-    ("192.0.2.1:25", ("192.0.2.1", 25)),
-    ("[2001:db8::1]:8443", ("2001:db8::1", 8443)),
-    ("[2001:db8::1]", ("2001:db8::1", 443)),
-    ("2001:db8::1", ("2001:db8::1", 443)),
-    ("  host.test:1  ", ("host.test", 1)),
-])
-def test_parse_host_port(value, expected):
-    assert _tls.parse_host_port(value) == expected
-
-
-@pytest.mark.parametrize("value, message", [
-    ("host.test:0", "outside 1..65535"),
-    ("host.test:65536", "outside 1..65535"),
-    ("host.test:http", "expected host, host:port"),
-    ("[2001:db8::1", "expected host, host:port"),
-    (":443", "expected host, host:port"),
-])
-def test_parse_host_port_errors(value, message):
-    with pytest.raises(CertfleetError, match=message):
-        _tls.parse_host_port(value)
-
-
 @pytest.mark.parametrize("ports, expected", [
     ([443], [443]),
     (["443", 8443, "8000-8002", 443], [443, 8443, 8000, 8001, 8002]),

@@ -1,0 +1,49 @@
+"""certfleet.tls.store_path: certfleet_store_path, else cert_store/ beside the inventory - as the roles had it."""
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleError
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.certfleet.tls.plugins.lookup.store_path import LookupModule
+
+
+def lookup(variables: dict, *terms, **kwargs) -> list:
+    loader = DataLoader()
+    return LookupModule(loader=loader, templar=Templar(loader=loader, variables=variables)).run(list(terms), variables, **kwargs)
+
+
+def old_default(source: str) -> str:
+    """The Jinja expression the roles and playbooks repeated before the lookup, in Python."""
+    import os  # pylint: disable=import-outside-toplevel
+    return (source if os.path.isdir(source) else os.path.dirname(source)) + "/cert_store"
+
+
+def test_inventory_directory_and_inventory_file_give_the_old_default(tmp_path):
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "hosts.yml").write_text("all: {}\n")
+    for source in (str(inventory), str(inventory / "hosts.yml")):
+        assert lookup({"ansible_inventory_sources": [source, "/elsewhere/other.yml"]}) == [old_default(source)]
+    assert lookup({"ansible_inventory_sources": [str(inventory)]}) == [str(inventory / "cert_store")]
+
+
+def test_certfleet_store_path_wins_and_is_templated(tmp_path):
+    # inventory and play variables are trusted templates; a test string must be marked as one
+    variables = {"ansible_inventory_sources": [str(tmp_path)], "base": "/srv",
+                 "certfleet_store_path": trust_as_template("{{ base }}/store")}
+    assert lookup(variables) == ["/srv/store"]
+    assert lookup(dict(variables, certfleet_store_path="")) == [str(tmp_path / "cert_store")]
+
+
+def test_a_host_list_is_not_a_path(tmp_path):
+    variables = {"ansible_inventory_sources": ["web1,web2,"], "playbook_dir": str(tmp_path / "playbooks")}
+    assert lookup(variables) == [str(tmp_path / "playbooks" / "cert_store")]
+
+
+def test_terms_and_unknown_options_are_refused(tmp_path):
+    with pytest.raises(AnsibleError, match="takes no terms"):
+        lookup({"ansible_inventory_sources": [str(tmp_path)]}, "portal")
+    with pytest.raises(AnsibleError, match="no options, not colour"):
+        lookup({"ansible_inventory_sources": [str(tmp_path)]}, colour="red")
