@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:  # pylint: disable=too-few-public-methods
-    """Subject DN, SAN and CA profile options; matches _csr_options.subject_argument_spec()."""
+    """Subject DN, SAN and CA profile options; matches _csr.options.subject_argument_spec()."""
 
     DOCUMENTATION = r"""
 options:

@@ -184,13 +184,13 @@ reasons:
   returned: state=present
   type: dict
 certificates:
-  description: The certificates deployed, from the store (state=present).
+  description: The certificates deployed, from the store (state=present); what the deploy check compares and the history records.
   returned: state=present
   type: list
   elements: dict
   contains:
     name:
-      description: Definition name.
+      description: The certificate's definition in the store.
       type: str
     sha256:
       description: SHA-256 fingerprint of the leaf.
@@ -198,12 +198,21 @@ certificates:
     subject:
       description: Subject DN.
       type: str
+    issuer:
+      description: Issuer DN.
+      type: str
+    serial:
+      description: Serial number (hex).
+      type: str
     not_after:
       description: End of validity.
       type: str
     intermediates:
       description: Number of intermediates deployed with it.
       type: int
+    key_encrypted:
+      description: Whether the key was written encrypted (C(key_passphrase)).
+      type: bool
 """
 
 import traceback
