@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: certfleet.tls.deploy (apache_ssl role) vs a hand-written seed-000 playbook on a fleet.
+"""Benchmark: certfleet.tls.deploy (apache_ssl role) vs a hand-written CA-guide playbook on a fleet.
 
 On an N-host fleet of systemd containers (tests/fleet/fleet, a benchmark-private FLEET_CACHE
 and host prefix, so the default fleet in .cache/fleet is never touched) it measures, in the same
@@ -8,7 +8,7 @@ run,
   (a) certfleet.tls.deploy, first deploy          (install check, a2enmod, one transaction for
   (b) certfleet.tls.deploy, idempotent re-run      keys/certs/vhosts, apachectl -t, graceful
                                                    reload, TLS deploy check, history events)
-  (c) benchmarks/handwritten_deploy.yml, first     (seed 000 §7 literally: copy key, certificate
+  (c) benchmarks/handwritten_deploy.yml, first     (Cybertrust's Apache installation guide literally: copy key, certificate
   (d) benchmarks/handwritten_deploy.yml, re-run     and chain per site, a2enmod, lineinfile,
                                                     template, a2ensite, restart handler)
 
@@ -72,8 +72,8 @@ PHASES = [("certfleet", "first"), ("certfleet", "rerun"), ("handwritten", "first
 LABELS = {
     ("certfleet", "first"): "(a) certfleet.tls.deploy first deploy",
     ("certfleet", "rerun"): "(b) certfleet.tls.deploy re-run",
-    ("handwritten", "first"): "(c) handwritten seed-000 first deploy",
-    ("handwritten", "rerun"): "(d) handwritten seed-000 re-run",
+    ("handwritten", "first"): "(c) handwritten CA-guide first deploy",
+    ("handwritten", "rerun"): "(d) handwritten CA-guide re-run",
     ("anchor", "empty"): "ansible-playbook empty play",
 }
 
@@ -278,7 +278,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
     print(f"machine: {os.cpu_count()} CPUs, load average {'/'.join(f'{v:.2f}' for v in loads[0])} (1/5/15 min); "
           f"{options.hosts} hosts ({PREFIX}1..{PREFIX}{options.hosts}, FLEET_CACHE={FLEET_CACHE}, ssh inventory), "
           f"forks {options.forks}, repeat {options.repeat}", flush=True)
-    print("handwritten: seed 000 §7 literally - copy key/cert/chain, a2enmod (LoadModule lines), lineinfile Listen, "
+    print("handwritten: Cybertrust's Apache installation guide literally - copy key/cert/chain, a2enmod (LoadModule lines), lineinfile Listen, "
           "template vhost, a2ensite (Include), restart as a handler notified by changes (kindest reading)", flush=True)
 
     fleet("image")
@@ -305,7 +305,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
             runner.new_connections(tag)
             extra = list(playbooks[kind][1:])
             if kind == "handwritten":
-                key_dir = work / f"keys-{tag}"   # decrypted keys (seed 000 §7.3), fresh for every first deploy
+                key_dir = work / f"keys-{tag}"   # decrypted keys (the guide's key decryption step), fresh for every first deploy
                 key_dir.mkdir(mode=0o700)
                 extra += ["-e", f"handwritten_key_dir={key_dir}"]
             result = {"kind": kind, "tag": tag}
@@ -368,7 +368,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
               f"{net[('certfleet', 'first')] / net[('handwritten', 'first')]:.2f}")
         print("checks: every first deploy served the store's leaf (SHA-256, chain verified to the private root, SNI name) "
               f"on all {options.hosts} x {len(sites)} endpoints; every re-run changed=0 on every host")
-        print("handwritten restart: a handler notified by the changes (the kindest reading of seed 000 §7.1 C)")
+        print("handwritten restart: a handler notified by the changes (the kindest reading of step C of that guide")
         print(f"load average (1 min): start {loads[0][0]:.2f}, end {loads[-1][0]:.2f}, max seen {max(l[0] for l in loads):.2f} "
               f"on {os.cpu_count()} CPUs")
         if profiles:

@@ -61,14 +61,6 @@ class FilterModule:
     """certfleet.tls filters for the apache_ssl role."""
 
     def filters(self):
-        return {
-            "apache_ssl_plan": certfleet_filter(apache_ssl_plan),
-            "apache_ssl_store_files": certfleet_filter(apache_ssl_store_files),
-            "apache_ssl_deploy_files": certfleet_filter(apache_ssl_deploy_files),
-            "apache_ssl_failure": certfleet_filter(apache_ssl_failure),
-            "deploy_check": certfleet_filter(deploy_check),
-            "os_release": certfleet_filter(os_release),
-            "apache_version": certfleet_filter(apache_version),
-            "apache_host_state": certfleet_filter(apache_host_state),
-            "apache_error": certfleet_filter(apache_error),
-        }
+        functions = (apache_ssl_plan, apache_ssl_store_files, apache_ssl_deploy_files, apache_ssl_failure, deploy_check,
+                     os_release, apache_version, apache_host_state, apache_error)
+        return {function.__name__: certfleet_filter(function) for function in functions}

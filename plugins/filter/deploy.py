@@ -40,9 +40,5 @@ class FilterModule:
     """certfleet.tls filters shared by the deployment roles and playbooks."""
 
     def filters(self):
-        return {
-            "deploy_result": certfleet_filter(deploy_result),
-            "deploy_events": certfleet_filter(deploy_events),
-            "deploy_failed_events": certfleet_filter(deploy_failed_events),
-            "deploy_table": certfleet_filter(deploy_table),
-        }
+        functions = (deploy_result, deploy_events, deploy_failed_events, deploy_table)
+        return {function.__name__: certfleet_filter(function) for function in functions}

@@ -32,11 +32,8 @@ attributes:
     details: The diff shows status, CA certificate fingerprint, CRL number, revoked serials and settings.
 extends_documentation_fragment:
   - certfleet.tls.attributes
+  - certfleet.tls.store
 options:
-  store_path:
-    description: Root directory of the certificate store; the CA lives in C(ca/<name>/) under it.
-    type: path
-    required: true
   name:
     description: Name of the CA (its directory name), as definitions name it in C(issuer.ca).
     type: str
@@ -292,7 +289,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
-from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import exit_with, require_cryptography, run_or_fail
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 SUBJECT_OPTIONS = {"CN": "common_name", "O": "organization_name", "OU": "organizational_unit_name", "C": "country_name",
@@ -380,12 +377,7 @@ def main():
         doing=f"in CA {params['name']}",
         fields={"directory": directory},
     )
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with(module, result, warnings=result.pop("warnings"))
 
 
 if __name__ == "__main__":

@@ -27,12 +27,9 @@ attributes:
     details: The diff shows serial, SHA-256 fingerprint and validity end of the certificate in O(path).
 extends_documentation_fragment:
   - certfleet.tls.attributes
+  - certfleet.tls.store
   - certfleet.tls.certificate_files
 options:
-  store_path:
-    description: Root directory of the certificate store holding C(ca/<ca>/).
-    type: path
-    required: true
   ca:
     description: Name of the CA in the store.
     type: str
@@ -180,7 +177,12 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.files import
     read_file,
     write_with_module,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._common.module import certificate_files_argument_spec, require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import (
+    certificate_files_argument_spec,
+    exit_with,
+    require_cryptography,
+    run_or_fail,
+)
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 OUTPUTS = ("path", "chain_path", "fullchain_path")
@@ -293,12 +295,7 @@ def main():
         doing=f"issuing {module.params['path']}",
         error_fields=lambda exc: {"policy_errors": exc.errors} if isinstance(exc, _ca.PolicyError) else {},
     )
-    for warning in result["policy_warnings"]:
-        module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    exit_with(module, result, warnings=result["policy_warnings"])
 
 
 if __name__ == "__main__":

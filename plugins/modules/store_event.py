@@ -22,11 +22,8 @@ attributes:
     support: none
 extends_documentation_fragment:
   - certfleet.tls.attributes
+  - certfleet.tls.store
 options:
-  store_path:
-    description: Root directory of the certificate store.
-    type: path
-    required: true
   events:
     description:
       - Events to record. Each has C(certificate) (definition name) and C(event) (one of V(deployed), V(deploy_failed),

@@ -32,11 +32,8 @@ attributes:
     details: One line per changed definition with the serial, SHA-256 fingerprint and end of validity, before and after.
 extends_documentation_fragment:
   - certfleet.tls.attributes
+  - certfleet.tls.store
 options:
-  store_path:
-    description: Root directory of the certificate store.
-    type: path
-    required: true
   definitions:
     description:
       - Certificate definitions, usually C(certfleet_certificates), as given to M(certfleet.tls.store_request).

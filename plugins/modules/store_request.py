@@ -13,7 +13,7 @@ author:
 description:
   - For every certificate definition, ensures its private key (PKCS#8, AES-256, encrypted with the store passphrase),
     its CSR and its state in the controller-side certificate store, and appends events to its history (the store's
-    layout is described in the collection's docs/store.md).
+    layout is described in the collection's docs/store.md). The store directory is created if missing.
   - Every definition is checked against its CA profile first; if any breaks a rule, the task fails listing every
     problem of every definition and nothing is written.
   - One call handles the whole list, so a fleet of hundreds of definitions costs one module round trip.
@@ -26,11 +26,8 @@ attributes:
     details: One line per definition with its key fingerprint, subject and SANs, never key material.
 extends_documentation_fragment:
   - certfleet.tls.attributes
+  - certfleet.tls.store
 options:
-  store_path:
-    description: Root directory of the certificate store. Created if missing.
-    type: path
-    required: true
   definitions:
     description:
       - Certificate definitions, usually C(certfleet_certificates) from the inventory.
