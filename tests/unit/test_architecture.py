@@ -92,3 +92,9 @@ def test_no_yaml_is_built_by_rendering_a_template():
             if "from_yaml" in line and "template" in line:
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{number}")
     assert not offenders and not list(REPO_ROOT.glob("roles/*/templates/*.yml.j2")) and not list(REPO_ROOT.glob("playbooks/templates/*.yml.j2")), offenders
+
+
+def test_test_files_have_unique_names():
+    """pytest imports test files by their base name (no __init__.py in tests/): two alike fail the whole run."""
+    names = [path.name for path in (REPO_ROOT / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []

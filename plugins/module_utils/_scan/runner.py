@@ -154,7 +154,7 @@ class ScanPlan:
                 for address in _tls.network_addresses(network):
                     for port in ports:
                         yield _tls.Endpoint(host=address, port=port, server_name=server_name, starttls=starttls,
-                                                 index=index, data=spec)
+                                            index=index, data=spec)
                         index += 1
 
 

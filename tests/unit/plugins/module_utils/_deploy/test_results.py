@@ -89,10 +89,9 @@ def test_failed_events_leave_out_absent_sites_and_ports_when_asked():
 
 
 def test_table_lines_up_the_columns_of_every_host():
-    results = [["web1", _results.deploy_result([row(), row("api", ok=False, problems=["a", "b"], sha256=None,
-                                                             matches_expected=False, chain_complete=None, trusted=False,
-                                                             days_left=None)], target="apache_ssl", sites=SITES)],
-               ["web22", None]]
+    failing = row("api", ok=False, problems=["a", "b"], sha256=None, matches_expected=False, chain_complete=None,
+                  trusted=False, days_left=None)
+    results = [["web1", _results.deploy_result([row(), failing], target="apache_ssl", sites=SITES)], ["web22", None]]
     assert _results.deploy_table(results).splitlines() == [
         "host | site   | served = intended | served SHA-256      | chain complete | trusted | days left | check",
         "web1 | portal | yes               | abcdef0123456789... | yes            | yes     | 364       | ok",
