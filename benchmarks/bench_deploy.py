@@ -368,7 +368,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements
               f"{net[('certfleet', 'first')] / net[('handwritten', 'first')]:.2f}")
         print("checks: every first deploy served the store's leaf (SHA-256, chain verified to the private root, SNI name) "
               f"on all {options.hosts} x {len(sites)} endpoints; every re-run changed=0 on every host")
-        print("handwritten restart: a handler notified by the changes (the kindest reading of step C of that guide")
+        print("handwritten restart: a handler notified by the changes (the kindest reading of step C of that guide)")
         print(f"load average (1 min): start {loads[0][0]:.2f}, end {loads[-1][0]:.2f}, max seen {max(l[0] for l in loads):.2f} "
               f"on {os.cpu_count()} CPUs")
         if profiles:

@@ -16,7 +16,21 @@ description:
     over; with no path at all, C(cert_store) beside the playbook (C(playbook_dir)).
   - The roles (C(apache_ssl_store_path), C(cert_monitor_store_path)) and the playbooks (C(certfleet.tls.request),
     C(certfleet.tls.deploy)) take their default from this lookup, so they all find the same store.
-  - Takes no terms and no options.
+  - With terms (definition names), the path of each definition's directory, or of one of its files with O(file);
+    with O(ca), the path of a file of that private CA. The names are checked, so a path can never leave the store.
+    Use this instead of spelling the store's layout.
+options:
+  _terms:
+    description: Definition names (as in C(certfleet_certificates)).
+    required: false
+  file:
+    description:
+      - Which file of each definition (V(key), V(csr), V(cert), V(chain), V(fullchain), V(state), V(history)), or of the
+        CA named by O(ca) (V(cert), V(chain), V(root), V(crl), ...; V(root) when not set).
+    type: str
+  ca:
+    description: A private CA of the store (as named by C(issuer.ca)); returns the path of its O(file).
+    type: str
 notes:
   - The result is a path on the controller; nothing is created or checked.
 seealso:
@@ -33,11 +47,18 @@ EXAMPLES = r"""
 - name: A role default that follows certfleet_store_path
   ansible.builtin.set_fact:
     my_store: "{{ lookup('certfleet.tls.store_path') }}"
+
+- name: Check that a server presents the store's certificate, trusted by the store's private CA
+  certfleet.tls.tls_probe:
+    host: portal.example.intra
+    expected_certificate: "{{ lookup('certfleet.tls.store_path', 'portal', file='fullchain') }}"
+    trust_bundle: ["{{ lookup('certfleet.tls.store_path', ca='intranet', file='root') }}"]
+  delegate_to: localhost
 """
 
 RETURN = r"""
 _raw:
-  description: One path, the store's directory on the controller.
+  description: The store's directory on the controller; with terms one path per term; with O(ca) one path.
   type: list
   elements: path
 """
@@ -45,22 +66,43 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.certfleet.tls.plugins.module_utils._store.layout import default_store_path
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._store.layout import (
+    ca_path,
+    certificate_dir,
+    certificate_path,
+    default_store_path,
+)
 
 
 class LookupModule(LookupBase):
     """certfleet_store_path, else the store beside the inventory."""
 
     def run(self, terms, variables=None, **kwargs):
-        if terms:
-            raise AnsibleLookupError("certfleet.tls.store_path takes no terms")
-        if kwargs:
-            raise AnsibleLookupError(f"certfleet.tls.store_path takes no options, not {', '.join(sorted(kwargs))}")
+        unknown = sorted(set(kwargs) - {"file", "ca"})
+        if unknown:
+            raise AnsibleLookupError(f"certfleet.tls.store_path takes the options file and ca, not {', '.join(unknown)}")
         variables = variables or {}
+        store = self._store(variables)
+        kind, ca = kwargs.get("file"), kwargs.get("ca")
+        try:
+            if ca:
+                if terms:
+                    raise CertfleetError("certfleet.tls.store_path: give definition names or ca, not both")
+                return [ca_path(store, ca, kind or "root")]
+            if not terms:
+                if kind:
+                    raise CertfleetError("certfleet.tls.store_path: file needs definition names (terms) or ca")
+                return [store]
+            return [certificate_path(store, name, kind) if kind else certificate_dir(store, name) for name in terms]
+        except CertfleetError as exc:
+            raise AnsibleLookupError(str(exc)) from None
+
+    def _store(self, variables: dict) -> str:
         # Variables reach a lookup untemplated; certfleet_store_path may itself be an expression.
         configured = self._templar.template(variables["certfleet_store_path"]) if "certfleet_store_path" in variables else None
         if configured not in (None, ""):
-            return [str(configured)]
+            return str(configured)
         sources = self._templar.template(variables.get("ansible_inventory_sources") or [])
         playbook_dir = self._templar.template(variables.get("playbook_dir")) if variables.get("playbook_dir") else None
-        return [default_store_path(inventory_sources=sources, playbook_dir=playbook_dir)]
+        return default_store_path(inventory_sources=sources, playbook_dir=playbook_dir)

@@ -334,14 +334,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.certfleet.tls.plugins.module_utils._common.module import exit_with, require_cryptography, run_or_fail
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import checks as _endpoint_checks
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import runner as _runner
-
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as _tls
-from ansible_collections.certfleet.tls.plugins.module_utils._common.module import exit_with, require_cryptography, run_or_fail
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
-    CertfleetError,
-)
 
 
 class _ResultsFile:

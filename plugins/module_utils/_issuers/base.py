@@ -38,9 +38,12 @@ import datetime
 from dataclasses import dataclass, field
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
-from ansible_collections.certfleet.tls.plugins.module_utils._issuers.ca import DEFAULT_RENEW_BEFORE_DAYS
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
-from ansible_collections.certfleet.tls.plugins.module_utils._store.store import StoredDefinition, recorded_details
+from ansible_collections.certfleet.tls.plugins.module_utils._store.store import (
+    DEFAULT_RENEW_BEFORE_DAYS,
+    StoredDefinition,
+    recorded_details,
+)
 
 
 @dataclass(frozen=True)

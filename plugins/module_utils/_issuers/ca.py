@@ -53,6 +53,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
     public_key_fingerprint,
 )
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
+from ansible_collections.certfleet.tls.plugins.module_utils._store.store import DEFAULT_RENEW_BEFORE_DAYS
 
 if HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -94,7 +95,6 @@ DEFAULT_MAX_VALIDITY_DAYS = 397
 DEFAULT_CRL_NEXT_UPDATE_DAYS = 30
 DEFAULT_ROOT_DAYS = 3650
 DEFAULT_INTERMEDIATE_DAYS = 1825
-DEFAULT_RENEW_BEFORE_DAYS = 30
 # Issued certificates start a few minutes in the past so a server whose clock is slightly
 # behind does not see a "not yet valid" certificate.
 BACKDATE = datetime.timedelta(minutes=5)

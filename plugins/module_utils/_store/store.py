@@ -36,6 +36,8 @@ SUBJECT_OPTION_KEYS = (
     "organizational_unit_name", "email_address",
 )
 KEY_DEFAULTS = {"type": "RSA", "size": 2048, "curve": "secp256r1"}
+# A definition without renew_before_days is renewed this many days before its certificate expires.
+DEFAULT_RENEW_BEFORE_DAYS = 30
 # The issuer providers a definition may name (issuer.provider). Each has a provider in _issuers
 # (a test there keeps the two lists equal); store_issue may plug in more for one run.
 ISSUER_PROVIDERS = ("manual", "private_ca", "acme")

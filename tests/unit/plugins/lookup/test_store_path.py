@@ -42,8 +42,23 @@ def test_a_host_list_is_not_a_path(tmp_path):
     assert lookup(variables) == [str(tmp_path / "playbooks" / "cert_store")]
 
 
-def test_terms_and_unknown_options_are_refused(tmp_path):
-    with pytest.raises(AnsibleError, match="takes no terms"):
-        lookup({"ansible_inventory_sources": [str(tmp_path)]}, "portal")
-    with pytest.raises(AnsibleError, match="no options, not colour"):
-        lookup({"ansible_inventory_sources": [str(tmp_path)]}, colour="red")
+def test_files_of_definitions_and_cas_come_from_the_store_layout(tmp_path):
+    variables = {"certfleet_store_path": str(tmp_path / "store")}
+    assert lookup(variables, "portal", "api", file="fullchain") == [
+        str(tmp_path / "store" / "certs" / "portal" / "fullchain.pem"), str(tmp_path / "store" / "certs" / "api" / "fullchain.pem")]
+    assert lookup(variables, "portal") == [str(tmp_path / "store" / "certs" / "portal")]
+    assert lookup(variables, ca="intranet") == [str(tmp_path / "store" / "ca" / "intranet" / "root.pem")]
+    assert lookup(variables, ca="intranet", file="crl") == [str(tmp_path / "store" / "ca" / "intranet" / "crl.der")]
+
+
+@pytest.mark.parametrize("terms, options, message", [
+    (("portal",), {"colour": "red"}, "takes the options file and ca, not colour"),
+    (("../../etc",), {"file": "key"}, "must be 1-128 characters"),
+    (("portal",), {"file": "secret"}, "store file kind 'secret' must be one of"),
+    ((), {"file": "cert"}, "file needs definition names"),
+    (("portal",), {"ca": "intranet"}, "not both"),
+    ((), {"ca": "../x"}, "CA name '../x' must be"),
+])
+def test_bad_terms_and_options_are_refused(tmp_path, terms, options, message):
+    with pytest.raises(AnsibleError, match=message):
+        lookup({"ansible_inventory_sources": [str(tmp_path)]}, *terms, **options)
