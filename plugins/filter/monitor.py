@@ -4,6 +4,12 @@
 
 from __future__ import annotations
 
+try:
+    from ansible.utils.unsafe_proxy import wrap_var
+except ImportError:  # pragma: no cover - an ansible-core without it never trusts a filter's result as a template
+    def wrap_var(value):
+        return value
+
 from ansible_collections.certfleet.tls.plugins.module_utils._scan import monitor as _monitor
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
@@ -45,6 +51,11 @@ def discovered_certificates(results, plan, existing="", header=""):
                                      header=str(header or ""))
 
 
+def discovered_file(text):
+    """The definitions of a discovered-certificates file's text; scanned strings come back unsafe (never templated)."""
+    return wrap_var(_monitor.load_discovered(None if text is None else str(text)))
+
+
 class FilterModule:
     """certfleet.tls filters for monitoring and discovery."""
 
@@ -55,4 +66,5 @@ class FilterModule:
             "monitor_events": certfleet_filter(monitor_events),
             "monitor_verdict": certfleet_filter(monitor_verdict),
             "discovered_certificates": certfleet_filter(discovered_certificates),
+            "discovered_file": certfleet_filter(discovered_file),
         }

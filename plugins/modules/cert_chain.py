@@ -71,11 +71,12 @@ options:
   aia_fetch:
     description:
       - Fetch missing issuers from the caIssuers URL of the certificates' Authority Information Access (http and
-        https only, DER or PKCS#7 answers), with O(aia_timeout) and O(aia_max_bytes).
+        https only, DER or PKCS#7 answers), with O(aia_timeout) and O(aia_max_bytes). Redirects are not followed: the URL
+        must serve the certificate itself.
     type: bool
     default: false
   aia_timeout:
-    description: Seconds to wait for one AIA download.
+    description: Seconds one AIA download may take in all (connect, headers and body together, however slowly the server sends).
     type: float
     default: 10
   aia_max_bytes:

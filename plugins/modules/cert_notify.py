@@ -149,8 +149,9 @@ options:
         required: true
       headers:
         description:
-          - Extra request headers. Values of C(Authorization), C(Proxy-Authorization) and names holding C(token),
-            C(secret), C(password), C(apikey) or C(api-key) are secrets - never shown in results, warnings or errors.
+          - Extra request headers. Every value is a secret (a C(Cookie) or an C(X-Access-Key) is as much a credential
+            as an C(Authorization)) - never shown in results, the invocation (C(-vvv)), warnings or errors; only the
+            header names are. A value must be one line without control characters.
         type: dict
         default: {}
       validate_certs:
@@ -383,7 +384,8 @@ def main():
             )),
             webhook=dict(type="dict", options=dict(
                 url=dict(type="str", required=True, no_log=True),
-                headers=dict(type="dict", default={}),
+                # no_log on the dict masks every value in the invocation, whatever the header's name.
+                headers=dict(type="dict", default={}, no_log=True),
                 validate_certs=dict(type="bool", default=True),
                 ca_path=dict(type="path"),
                 timeout=dict(type="float", default=30),
@@ -399,10 +401,7 @@ def main():
     if module.params["email"] and module.params["email"]["password"]:
         secrets.append(module.params["email"]["password"])
     if module.params["webhook"]:
-        for name, value in module.params["webhook"]["headers"].items():
-            if _notify.is_secret_header(name) and str(value):
-                # "Bearer <token>": the token alone is a secret too, wherever a server echoes it.
-                secrets += [str(value)] + [part for part in str(value).split()[1:] if len(part) >= 4]
+        secrets += _notify.header_secrets(module.params["webhook"]["headers"])
     # exit_json / fail_json strip these from every value of the result, the invocation included.
     module.no_log_values.update(secrets)
     try:

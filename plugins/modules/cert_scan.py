@@ -259,7 +259,7 @@ endpoints:
       type: str
     outcome:
       description: V(ok), V(refused), V(timeout), V(reset), V(dns_error), V(not_tls), V(handshake_failure),
-        V(unreachable), V(starttls_failure), V(deadline) or V(error).
+        V(unreachable), V(starttls_failure), V(bad_certificate) (a presented certificate cannot be parsed), V(deadline) or V(error).
       type: str
     outcome_message:
       description: What happened on the network.
@@ -286,6 +286,14 @@ endpoints:
     issuer:
       description: Leaf issuer DN.
       type: str
+    subject_attributes:
+      description:
+        - The leaf subject's attributes by short name (C(CN), C(O), ...; other attributes by dotted OID), a list when one repeats.
+        - Use these, not a split of RV(endpoints[].subject); an attribute value may itself hold C(/O=...).
+      type: dict
+    issuer_attributes:
+      description: The leaf issuer's attributes, the same shape as C(subject_attributes).
+      type: dict
     sha256:
       description: Leaf SHA-256 fingerprint.
       type: str

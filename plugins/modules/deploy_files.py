@@ -30,7 +30,8 @@ attributes:
     support: none
   diff_mode:
     support: full
-    details: Certificates, vhosts and links are diffed; private keys only show that they change, never their content.
+    details: Certificates, vhosts and links are diffed; private keys only show that they change, never their content,
+      and neither does any file that holds (or held) private key material or binary data, whatever its role.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.flow
   - certfleet.tls.attributes

@@ -351,7 +351,7 @@ def main():
     require_cryptography(module)
     params = module.params
     # The CA's directory goes into every failure; a name that cannot be one fails in run_private_ca.
-    directory = layout.ca_dir(params["store_path"], params["name"]) if layout.NAME_PATTERN.match(params["name"]) else None
+    directory = layout.ca_dir(params["store_path"], params["name"]) if layout.NAME_PATTERN.fullmatch(params["name"]) else None
     for days in ("validity_days", "intermediate_validity_days"):
         if params[days] is not None and params[days] < 1:
             module.fail_json(msg=f"{days}: must be at least 1 day, not {params[days]}", directory=directory)

@@ -172,6 +172,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._issuers.private_ca 
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import load_csr
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import (
     check_writable_directory,
     read_file,
@@ -215,6 +216,9 @@ def view(certificate) -> dict:
 
 def issue(module: AnsibleModule) -> dict:
     params = module.params
+    # The CA name becomes <store>/ca/<ca>: checked first, by the one store name rule, so
+    # "../../other/ca/netca" can never reach a CA (or its key) outside this store.
+    layout.check_name(params["ca"], what="ca:")
     csr = load_request(params)
     outputs = {option: params[option] for option in OUTPUTS if params[option]}
     for option, path in outputs.items():

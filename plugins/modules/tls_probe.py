@@ -140,7 +140,7 @@ EXAMPLES = r"""
 RETURN = r"""
 outcome:
   description: Network outcome - V(ok), V(refused), V(timeout), V(reset), V(dns_error), V(not_tls), V(handshake_failure),
-    V(unreachable), V(starttls_failure) or V(error).
+    V(unreachable), V(starttls_failure), V(bad_certificate) (a presented certificate cannot be parsed) or V(error).
   returned: always
   type: str
   sample: ok

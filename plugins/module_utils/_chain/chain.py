@@ -16,11 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import http.client
 import re
+import socket
 import ssl
-import urllib.error
+import threading
+import time
 import urllib.parse
-import urllib.request
 import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -558,46 +560,103 @@ def ca_issuers_urls(certificate) -> list[str]:
     ]
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http/https (never file:, ftp:, ...)."""
+_FETCH_CHUNK = 64 * 1024
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            raise CertfleetError(f"{req.full_url}: refusing redirect to {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+def _fetch_once(url: str, parts, *, deadline: float, max_bytes: int, state: dict) -> bytes:
+    """One GET, no redirects; ``state["connection"]`` lets the caller cut the socket at the deadline."""
+    host = parts.hostname
+    if not host:
+        raise CertfleetError(f"{url}: the URL has no host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise CertfleetError(f"{url}: the URL's port is not a number from 0 to 65535") from None
+    # Each socket operation may take at most what is left of the whole; the caller cuts the rest.
+    left = max(deadline - time.monotonic(), 0.001)
+    if parts.scheme.lower() == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=left, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=left)
+    state["connection"] = connection
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.connect()  # name resolution, TCP and TLS: not interruptible, so checked right after
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        connection.request("GET", path, headers={"User-Agent": "certfleet.tls", "Accept": "*/*", "Connection": "close"})
+        response = connection.getresponse()
+        if 300 <= response.status < 400:
+            # An AIA caIssuers URL names the certificate itself (RFC 5280 4.2.2.1); a redirect could
+            # point the controller anywhere (another local service, a metadata endpoint), so none is followed.
+            location = (response.getheader("Location") or "?")[:200]
+            raise CertfleetError(f"{url}: HTTP {response.status} redirect to {location} not followed "
+                                 "(an AIA caIssuers URL must serve the certificate itself)")
+        if response.status >= 400:
+            raise CertfleetError(f"{url}: HTTP error {response.status} {response.reason[:200]}")
+        declared = response.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise CertfleetError(f"{url}: response of {declared} bytes is larger than the limit of {max_bytes} bytes")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            if time.monotonic() >= deadline:
+                raise TimeoutError
+            chunk = response.read1(min(_FETCH_CHUNK, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        connection.close()
 
 
 def http_fetch(url: str, *, timeout: float = DEFAULT_FETCH_TIMEOUT, max_bytes: int = DEFAULT_FETCH_MAX_BYTES) -> bytes:
-    """GET an http/https URL (certificate verification on) with a timeout and a size cap."""
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    """GET an http/https URL (certificate verification on) within one total deadline and a size cap.
+
+    ``timeout`` bounds the whole fetch (name resolution, connect, TLS, headers, body), not each read:
+    a server that trickles one byte a second never trips a per-read socket timeout. The fetch runs in
+    a daemon thread; at the deadline the socket is shut down so the thread ends too. Redirects are
+    not followed.
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise CertfleetError(f"{url}: only http and https URLs are fetched (not {scheme or 'a relative URL'})")
-    opener = urllib.request.build_opener(
-        _HttpOnlyRedirects(),
-        urllib.request.HTTPSHandler(context=ssl.create_default_context()),
-    )
-    request = urllib.request.Request(url, headers={"User-Agent": "certfleet.tls", "Accept": "*/*"})
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise CertfleetError(f"{url}: response of {declared} bytes is larger than the limit of {max_bytes} bytes")
-            body = response.read(max_bytes + 1)
-    except CertfleetError:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise CertfleetError(f"{url}: HTTP error {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            raise CertfleetError(f"{url}: timed out after {timeout} s") from None
-        if isinstance(reason, ssl.SSLCertVerificationError):
-            raise CertfleetError(f"{url}: TLS certificate verification failed: {reason.verify_message}") from None
-        raise CertfleetError(f"{url}: cannot fetch: {reason}") from None
-    except TimeoutError:
+    deadline = time.monotonic() + timeout
+    state: dict = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            state["body"] = _fetch_once(url, parts, deadline=deadline, max_bytes=max_bytes, state=state)
+        except BaseException as exc:  # pylint: disable=broad-except  # handed to the caller's thread
+            state["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="certfleet-aia-fetch", daemon=True).start()
+    if not done.wait(max(deadline - time.monotonic(), 0)):
+        sock = getattr(state.get("connection"), "sock", None)
+        if sock is not None:
+            try:  # the plain socket's shutdown: wakes the blocked read at once, TLS or not
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        raise CertfleetError(f"{url}: timed out after {timeout} s")
+    exc = state.get("error")
+    if exc is None:
+        body = state["body"]
+    elif isinstance(exc, CertfleetError):
+        raise exc
+    elif isinstance(exc, TimeoutError):
         raise CertfleetError(f"{url}: timed out after {timeout} s") from None
-    except (OSError, ValueError) as exc:
-        raise CertfleetError(f"{url}: cannot fetch: {exc}") from None
+    elif isinstance(exc, ssl.SSLCertVerificationError):
+        raise CertfleetError(f"{url}: TLS certificate verification failed: {exc.verify_message}") from None
+    elif isinstance(exc, (OSError, ValueError, http.client.HTTPException)):
+        raise CertfleetError(f"{url}: cannot fetch: {exc or type(exc).__name__}") from None
+    else:
+        raise CertfleetError(f"{url}: cannot fetch: {type(exc).__name__}: {exc}") from None
     if len(body) > max_bytes:
         raise CertfleetError(f"{url}: response is larger than the limit of {max_bytes} bytes")
     return body

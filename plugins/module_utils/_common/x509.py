@@ -103,6 +103,18 @@ def name_to_dict(name) -> dict:
     return result
 
 
+def name_attributes(name) -> dict:
+    """``name_to_dict`` for results and reports: {} when the name cannot be decoded.
+
+    The joined one-line DN (``name_to_string``) cannot be split back into attributes: a value may hold
+    ``/O=...`` itself (a CN ``evil.example/O=Trusted Corp``). Anything that needs attributes takes them from here.
+    """
+    try:
+        return name_to_dict(name)
+    except ValueError:  # cryptography decodes attribute values lazily (a T61String with invalid bytes)
+        return {}
+
+
 def name_to_string(name) -> str:
     """One-line DN in the order it is encoded (C first), e.g. ``/C=JP/ST=Tokyo/CN=www.example.jp``."""
     parts = []

@@ -63,13 +63,42 @@ def build_name(subject: dict):
     return x509.Name(attributes)
 
 
+# Entry-type prefixes, compared case-insensitively: "ip:", "Ip:" and "IP:" are the same type.
+NAME_KINDS = ("DNS", "IP", "EMAIL", "URI")
+
+
+def classify_name(entry, *, common_name: bool = False) -> tuple[str, str]:
+    """(kind, value) of a SAN or CN string; kind is DNS, IP, EMAIL, URI or the unknown prefix upper-cased.
+
+    The one classifier for checking a name and for signing it: the policy check and the
+    certificate builder must never disagree on whether a string is a DNS name or an IP
+    address, or a name typed one way passes the check made for the other. A bare IP
+    address is an IP. A common name carries no type prefix: "Ip:1.1.1.1" as CN is the
+    DNS name it spells (and fails the hostname rules), never an IP address.
+    """
+    # Only spaces are trimmed (a convenience for "IP: 10.0.0.1"): a newline, tab or NUL stays part of
+    # the name, so "www\n" fails the host name rules instead of being issued as "www".
+    text = str(entry).strip(" ")
+    if _ip_or_none(text) is not None:
+        return "IP", text
+    if common_name:
+        return "DNS", text
+    kind, sep, value = text.partition(":")
+    if not sep:
+        return "DNS", text
+    return kind.strip(" ").upper(), value.strip(" ")
+
+
+def _ip_or_none(text: str):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def parse_general_name(entry: str):
     """``www.example.jp`` / ``DNS:x`` -> DNSName, ``IP:192.0.2.1`` -> IPAddress, ``email:`` / ``URI:``."""
-    kind, sep, value = entry.partition(":")
-    if not sep:
-        kind, value = "DNS", entry
-    kind = kind.strip().upper()
-    value = value.strip()
+    kind, value = classify_name(entry)
     if not value:
         raise CertfleetError(f"subject_alt_name: empty entry '{entry}'")
     if kind == "DNS":
@@ -77,10 +106,10 @@ def parse_general_name(entry: str):
             raise CertfleetError(f"subject_alt_name: '{value}' must be ASCII; give internationalised names in their xn-- (IDNA) form")
         return x509.DNSName(value)
     if kind == "IP":
-        try:
-            return x509.IPAddress(ipaddress.ip_address(value))
-        except ValueError:
-            raise CertfleetError(f"subject_alt_name: '{value}' is not a valid IP address") from None
+        address = _ip_or_none(value)
+        if address is None:
+            raise CertfleetError(f"subject_alt_name: '{value}' is not a valid IP address")
+        return x509.IPAddress(address)
     if kind == "EMAIL":
         return x509.RFC822Name(value)
     if kind == "URI":

@@ -14,8 +14,10 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+import unicodedata
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import classify_name
 
 # Names that only resolve inside an organisation or are reserved (RFC 2606,
 # RFC 6761, RFC 8375); public CAs stopped issuing for them in 2015 (CA/B Forum
@@ -58,7 +60,7 @@ _BASE_PROFILE = {
     "field_rules": {},
     "forbidden_attributes": [],
     "ascii_fields": [],
-    "country_pattern": "^[A-Z]{2}$",
+    "country_pattern": "[A-Z]{2}",
     "cn_must_be_fqdn": False,
     "allow_wildcard": True,
     "allow_ip_names": True,
@@ -114,7 +116,20 @@ BUILTIN_PROFILES = {
     },
 }
 
-_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# RFC 1035 2.3.1 / RFC 1123 2.1 LDH label; used with fullmatch ("$" would accept a final newline).
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+# Characters no DN attribute may hold in any profile: C0/C1 controls and DEL (NUL truncates the
+# value in C-based relying parties), line and paragraph separators, and the bidirectional
+# overrides that make a value display as something else (RFC 5280 4.1.2.4 string types are for
+# text, and the CA/B Forum BRs 7.1.4.2 require subject values to be verified text).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _forbidden_characters(value: str) -> list[str]:
+    return list(dict.fromkeys(
+        char for char in value
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs") or char in _BIDI_CONTROLS))
 
 
 def resolve_profile(profile, user_profiles: dict | None = None) -> dict:
@@ -162,22 +177,44 @@ def is_intranet_name(name: str, suffixes) -> bool:
     return any(bare == suffix or bare.endswith("." + suffix) for suffix in suffixes)
 
 
-def fqdn_problem(name: str, *, allow_wildcard: bool) -> str | None:
-    """Why ``name`` is not a fully qualified DNS name, or None when it is."""
-    labels = name.rstrip(".").split(".")
+def hostname_problem(name: str, *, allow_wildcard: bool = True) -> str | None:
+    """Why ``name`` is not a DNS host name (LDH labels, at most one leading ``*.``), or None.
+
+    The syntax every DNS name must pass in every profile, CN included: RFC 1035 2.3.1 labels
+    (letters, digits, inner hyphens, 1-63 characters), 253 characters in all, one optional
+    trailing dot, and a wildcard only as the whole leftmost label (RFC 6125 6.4.3, CA/B Forum
+    BR 7.1.2.7.12). NUL, spaces, slashes and every other character fail here.
+    """
+    if not isinstance(name, str) or not name:
+        return "is empty"
     if len(name) > 253:
         return "is longer than 253 characters"
+    labels = (name[:-1] if name.endswith(".") else name).split(".")
     if labels[0] == "*":
         if not allow_wildcard:
             return "is a wildcard, which this profile does not allow"
         labels = labels[1:]
+        if not labels:
+            return "is a bare wildcard"
+    for label in labels:
+        if "*" in label:
+            return "has a wildcard that is not the whole leftmost label (at most one, as '*.')"
+        if not _DNS_LABEL.fullmatch(label):
+            shown = repr(label)[1:-1]
+            return f"has an invalid DNS label '{shown}' (letters, digits and inner hyphens only, 1-63 characters)"
+    return None
+
+
+def fqdn_problem(name: str, *, allow_wildcard: bool) -> str | None:
+    """Why ``name`` is not a fully qualified DNS name, or None when it is."""
+    problem = hostname_problem(name, allow_wildcard=allow_wildcard)
+    if problem:
+        return problem
+    labels = name.rstrip(".").split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
     if len(labels) < 2:
         return "is not a fully qualified domain name (it needs at least one dot, e.g. www.example.com)"
-    for label in labels:
-        if label == "*" or "*" in label:
-            return "has a wildcard that is not the whole leftmost label"
-        if not _DNS_LABEL.match(label):
-            return f"has an invalid DNS label '{label}' (letters, digits and inner hyphens only, 1-63 characters)"
     if labels[-1].isdigit():
         return "has an all-numeric top-level domain"
     return None
@@ -190,8 +227,39 @@ def _parse_ip(value: str):
         return None
 
 
+# IPv6 ranges that carry an IPv4 address: NAT64 (RFC 6052 well-known and RFC 8215 local-use
+# prefixes) and IPv4-compatible (RFC 4291 2.5.5.1). 6to4, Teredo and IPv4-mapped have accessors.
+_NAT64_NETWORKS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address):
+    """The IPv4 address an IPv6 tunnelling / translation form carries, or None."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _NAT64_NETWORKS) or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _is_non_public_ip(address) -> bool:
-    return address.is_private or address.is_reserved or address.is_loopback or address.is_link_local or address.is_multicast
+    """True unless the address is globally routable (the only kind a public CA may certify).
+
+    ``is_global`` excludes RFC 1918, RFC 6598 shared space (100.64.0.0/10), loopback, link-local,
+    documentation and the rest of the IANA special-purpose registries (RFC 6890); an IPv6 form
+    that tunnels or translates IPv4 (6to4 2002::/16, Teredo, NAT64, mapped) is only as public as
+    the IPv4 address inside it, so 2002:a00:1:: (10.0.0.1) is private.
+    """
+    if not address.is_global or address.is_multicast:
+        return True
+    embedded = _embedded_ipv4(address)
+    return embedded is not None and (not embedded.is_global or embedded.is_multicast)
 
 
 def bare_domain_for_www(common_name: str, public_suffixes) -> str | None:
@@ -259,7 +327,10 @@ def check_request(
     for entry in sans:
         _check_dns_or_ip(profile, "subject_alt_name", entry, errors, is_cn=False)
     if common_name and profile["cn_in_san"]:
-        cn_entry = f"IP:{common_name}" if _parse_ip(common_name) else common_name
+        # Copied with the type the CN was checked as: a CN "Ip:1.1.1.1" is a (bad) DNS name, and must
+        # not turn into an IP SAN when the copy is classified again.
+        cn_kind, cn_value = classify_name(common_name, common_name=True)
+        cn_entry = f"IP:{cn_value}" if cn_kind == "IP" else (f"DNS:{cn_value}" if ":" in cn_value else cn_value)
         if cn_entry.lower() not in [s.lower() for s in sans]:
             sans.insert(0, cn_entry)
     if common_name and profile["www_adds_bare_domain"] and common_name.lower().startswith("www."):
@@ -285,7 +356,11 @@ def _check_field(profile: dict, field: str, value: str, errors: list, warnings: 
         errors.append(f"{label}: {len(value)} characters, RFC 5280 allows at most {limit}")
     if value != value.strip():
         errors.append(f"{label}: leading or trailing spaces in '{value}'")
-    if field == "C" and not re.match(profile["country_pattern"], value):
+    bad = _forbidden_characters(value)
+    if bad:
+        errors.append(f"{label}: control, line-separator or bidirectional characters {''.join(bad)!r} are not allowed in {value!r}")
+        return
+    if field == "C" and not re.fullmatch(profile["country_pattern"].lstrip("^").rstrip("$"), value):
         errors.append(f"{label}: '{value}' must be exactly two upper-case letters (ISO 3166-1 alpha-2 code such as JP)")
     if field in profile["ascii_fields"]:
         bad = list(dict.fromkeys(char for char in value if not 0x20 <= ord(char) <= 0x7E))
@@ -296,9 +371,8 @@ def _check_field(profile: dict, field: str, value: str, errors: list, warnings: 
 
 def _check_dns_or_ip(profile: dict, label: str, entry: str, errors: list, *, is_cn: bool) -> None:
     name = profile["name"]
-    kind, _sep, value = entry.partition(":") if ":" in entry and not _parse_ip(entry) else ("DNS", "", entry)
-    kind = kind.upper()
-    if kind == "IP" or (is_cn and _parse_ip(value)):
+    kind, value = classify_name(entry, common_name=is_cn)
+    if kind == "IP":
         address = _parse_ip(value)
         if address is None:
             errors.append(f"{label}: '{value}' is not a valid IP address")
@@ -307,7 +381,8 @@ def _check_dns_or_ip(profile: dict, label: str, entry: str, errors: list, *, is_
         elif not profile["allow_ip_names"]:
             errors.append(f"{label}: IP address '{value}' is not allowed by profile {name}")
         elif not profile["allow_private_ips"] and _is_non_public_ip(address):
-            errors.append(f"{label}: '{value}' is a private or reserved IP address, not allowed by profile {name}")
+            errors.append(f"{label}: '{value}' is a private or reserved IP address (not globally routable: private, "
+                          f"shared, reserved or tunnelling a non-public IPv4 address), not allowed by profile {name}")
         return
     if kind in ("EMAIL", "URI"):
         if not profile["allow_intranet_names"]:
@@ -316,10 +391,15 @@ def _check_dns_or_ip(profile: dict, label: str, entry: str, errors: list, *, is_
     if kind != "DNS":
         errors.append(f"{label}: unsupported entry type '{kind}' in '{entry}' (use a DNS name, IP:, email: or URI:)")
         return
-    if profile["cn_must_be_fqdn"] or not is_cn:
+    # Every DNS name, CN included and whatever the profile, must be a host name: the CN is
+    # matched as a DNS name by clients even when it is not copied into the SANs.
+    problem = hostname_problem(value, allow_wildcard=profile["allow_wildcard"])
+    if problem is None and (profile["cn_must_be_fqdn"] or not is_cn):
         problem = fqdn_problem(value, allow_wildcard=profile["allow_wildcard"])
-        if problem and not (profile["allow_intranet_names"] and "." not in value and _DNS_LABEL.match(value)):
-            errors.append(f"{label}: '{value}' {problem}")
-            return
+        if problem and profile["allow_intranet_names"] and "." not in value:
+            problem = None  # a single-label intranet host name ("portal")
+    if problem:
+        errors.append(f"{label}: {value!r} {problem}")
+        return
     if not profile["allow_intranet_names"] and is_intranet_name(value, profile["intranet_suffixes"]):
         errors.append(f"{label}: '{value}' is an intranet-only or reserved name; profile {name} (public CA) cannot certify it")

@@ -18,9 +18,9 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.network impo
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 
-SITE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+SITE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # A DNS name or a wildcard; Apache takes ServerName literally, so reject spaces and quotes early.
-SERVER_NAME_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$")
+SERVER_NAME_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?\Z")
 FULLCHAIN_MIN_VERSION = (2, 4, 8)
 # The role's configuration templates (roles/apache_ssl/templates/), rendered by the deploy_files action.
 VHOST_TEMPLATE = "vhost.conf.j2"
@@ -135,7 +135,7 @@ def _bool(value, *, what: str) -> bool:
 
 
 def _server_name(value, *, what: str) -> str:
-    if not isinstance(value, str) or not SERVER_NAME_PATTERN.match(value):
+    if not isinstance(value, str) or not SERVER_NAME_PATTERN.fullmatch(value):
         raise CertfleetError(f"{what} must be a DNS name, not {value!r}")
     return value
 
@@ -149,19 +149,21 @@ def normalise_site(site, *, definitions: dict, document_root: str, number: int) 
     if unknown:
         raise CertfleetError(f"{label}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(SITE_KEYS))})")
     name = site.get("name")
-    if not isinstance(name, str) or not SITE_NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not SITE_NAME_PATTERN.fullmatch(name):
         raise CertfleetError(f"{label}: name must match {SITE_NAME_PATTERN.pattern} (it names the vhost file), not {name!r}")
     label = f"site {name}"
     certificate = site.get("certificate")
     if not isinstance(certificate, str) or not certificate:
         raise CertfleetError(f"{label}: certificate (the definition name in the store) is required")
+    # Checked before anything else: the name becomes host paths (certfleet-<certificate>.key), also
+    # of the files an absent site removes, and the store path of the certificate.
+    layout.check_name(certificate, what=f"{label}: certificate")
     state = site.get("state") or "present"
     if state not in ("present", "absent"):
         raise CertfleetError(f"{label}: state must be present or absent, not {state!r}")
     if state == "absent":
         # Only what names its files matters: the definition may already be gone from the inventory.
         return {"name": name, "certificate": certificate, "state": "absent"}
-    layout.check_name(certificate, what=f"{label}: certificate")
     result = dict(SITE_DEFAULTS)
     result.update({key: value for key, value in site.items() if value is not None})
     definition = definitions.get(certificate)

@@ -32,6 +32,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import serialize_private_key
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, certificate_fingerprint
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import CurrentGeneration, load_current
 
 ENTRY_KEYS = {"name", "key_path", "certificate_path", "chain_path", "key_mode", "key_owner", "key_group", "key_passphrase",
@@ -129,7 +130,8 @@ def _check_entry(entry) -> str:
     for key in ("name", "key_path", "certificate_path"):
         if not entry.get(key):
             raise CertfleetError(f"certificates[{name or '?'}]: {key} is required")
-    return name
+    # The name selects a store directory: the one store name rule, so no entry reads outside the store.
+    return layout.check_name(name, what="certificates[]: name")
 
 
 def entry_files(current: CurrentGeneration, entry: dict, *, store_passphrase: str | None,

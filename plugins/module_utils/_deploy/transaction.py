@@ -30,7 +30,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.files import
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
 MANIFEST = "manifest.json"
-TRANSACTION_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+TRANSACTION_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}\Z")
 DEFAULT_KEEP = 5
 # Keys of a ``files`` entry that only the controller (the deploy_files action) reads.
 TEMPLATE_KEYS = ("template", "template_vars")
@@ -227,7 +227,7 @@ def diff_of(plan: Plan) -> list[dict]:
     for change in plan.changes:
         if change.kind == "absent":
             before = (f"-> {change.before_link}\n" if change.before_link is not None
-                      else "(private key, not shown)\n" if change.wanted.secret else _text(change.before or b""))
+                      else "(private key, not shown)\n" if change.wanted.secret else _shown(change.before or b""))
             entries.append({"before_header": change.path, "after_header": f"{change.path} (removed)",
                             "before": before, "after": ""})
         elif change.kind == "link":
@@ -240,13 +240,30 @@ def diff_of(plan: Plan) -> list[dict]:
                             "after": f"(private key, not shown: {', '.join(change.reasons)})\n"})
         else:
             entries.append({"before_header": change.path, "after_header": change.path,
-                            "before": _text(change.before) if change.before is not None else "",
-                            "after": _text(change.wanted.content)})
+                            "before": _shown(change.before) if change.before is not None else "",
+                            "after": _shown(change.wanted.content)})
     return entries
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+# PEM labels of private keys (RFC 7468: "PRIVATE KEY", "ENCRYPTED PRIVATE KEY"; the legacy "RSA PRIVATE
+# KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY" ...) all end this way.
+PRIVATE_KEY_MARKER = b"PRIVATE KEY-----"
+
+
+def _shown(data: bytes) -> str:
+    """Diff text of a file that is not wanted as a secret. Its role says nothing about what the path
+    held before (a key path and a certificate path swapped, a combined PEM, a key dropped by hand),
+    so content is judged by itself: key material, and binary data that may be a DER key or a PKCS#12
+    bundle, are never shown."""
+    if PRIVATE_KEY_MARKER in data:
+        return "(holds private key material, not shown)\n"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"(binary content, {len(data)} bytes, not shown)\n"
+    if "\0" in text:
+        return f"(binary content, {len(data)} bytes, not shown)\n"
+    return text
 
 
 def new_transaction_id(now: datetime.datetime | None = None) -> str:
@@ -395,7 +412,7 @@ def _remove_empty_directories(directory: str, *, up_to: str) -> None:
 
 def load_manifest(transaction_dir: str, transaction_id: str) -> tuple[str, dict]:
     """The transaction's directory and manifest, or a CertfleetError saying what is wrong."""
-    if not isinstance(transaction_id, str) or not TRANSACTION_ID_PATTERN.match(transaction_id):
+    if not isinstance(transaction_id, str) or not TRANSACTION_ID_PATTERN.fullmatch(transaction_id):
         raise CertfleetError(f"transaction: '{transaction_id}' is not a transaction id (like 20261203T101500Z-1a2b3c4d)")
     directory = os.path.join(transaction_dir, transaction_id)
     try:
@@ -435,7 +452,7 @@ def rollback(transaction_dir: str, transaction_id: str) -> list[str]:
 def prune_transactions(transaction_dir: str, *, keep: int = DEFAULT_KEEP) -> list[str]:
     """Remove all but the newest ``keep`` transactions (ids sort by time)."""
     try:
-        names = sorted(name for name in os.listdir(transaction_dir) if TRANSACTION_ID_PATTERN.match(name))
+        names = sorted(name for name in os.listdir(transaction_dir) if TRANSACTION_ID_PATTERN.fullmatch(name))
     except FileNotFoundError:
         return []
     removed = names[:-keep] if keep > 0 else names

@@ -31,10 +31,12 @@ from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
     csr_attributes,
     csr_digest_name,
     csr_subject_alt_names,
+    classify_name,
     load_csr,
     parse_general_name,
 )
-from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file, write_file_atomic
+from ansible_collections.certfleet.tls.plugins.module_utils._common import files as _files
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
 from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import (
     generate_private_key,
     key_info,
@@ -332,8 +334,38 @@ def _name_allowed(name: str, domains: list[str]) -> bool:
 
 
 def _ip_allowed(value: str, networks: list[str]) -> bool:
-    address = ipaddress.ip_address(value)
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False  # not an address at all: the profile check names it
     return any(address in ipaddress.ip_network(network) for network in networks)
+
+
+def name_policy_errors(subject_alt_names: list, common_name, settings: dict) -> list[str]:
+    """Every SAN and the CN against allowed_domains / allowed_ip_networks.
+
+    Names are typed by ``classify_name``, the classifier the signer uses, so "ip:8.8.8.8" is
+    checked as the IP address it will be issued as. The CN is checked even when it is not
+    copied into the SANs: clients still match it as a host name.
+    """
+    errors: list[str] = []
+    domains, networks = settings["allowed_domains"], settings["allowed_ip_networks"]
+    entries = [("subject_alt_name", *classify_name(entry)) for entry in subject_alt_names]
+    seen = {(kind, value.lower()) for _label, kind, value in entries}
+    for value in common_name if isinstance(common_name, list) else [common_name]:
+        if value not in (None, ""):
+            kind, value = classify_name(value, common_name=True)
+            if (kind, value.lower()) not in seen:  # a CN copied into the SANs is checked once
+                entries.append(("common_name (CN)", kind, value))
+    for label, kind, value in entries:
+        if kind == "DNS" and domains and not _name_allowed(value, domains):
+            errors.append(f"{label}: {value!r} is outside the CA's allowed domains ({', '.join(domains)})")
+        elif kind == "IP" and (networks or domains) and not (networks and _ip_allowed(value, networks)):
+            errors.append(f"{label}: IP address {value!r} is outside the CA's allowed networks "
+                          f"({', '.join(networks) or 'none allowed'})")
+        elif kind in ("EMAIL", "URI") and domains:
+            errors.append(f"{label}: {kind.lower()} entries are not allowed by a CA with allowed domains")
+    return list(dict.fromkeys(errors))
 
 
 def _csr_extension_names(csr) -> list[str]:
@@ -387,16 +419,7 @@ def plan_issue(
     sans = report["subject_alt_name"]
     if not sans:
         errors.append("csr: the request names no DNS name or IP address (no CN and no subjectAltName)")
-    domains, networks = settings["allowed_domains"], settings["allowed_ip_networks"]
-    for entry in sans:
-        kind, _sep, value = entry.partition(":") if entry.startswith(("IP:", "email:", "URI:")) else ("DNS", "", entry)
-        if kind == "DNS" and domains and not _name_allowed(value, domains):
-            errors.append(f"subject_alt_name: '{value}' is outside the CA's allowed domains ({', '.join(domains)})")
-        elif kind == "IP" and (networks or domains) and not (networks and _ip_allowed(value, networks)):
-            errors.append(f"subject_alt_name: IP address '{value}' is outside the CA's allowed networks "
-                          f"({', '.join(networks) or 'none allowed'})")
-        elif kind in ("email", "URI") and domains:
-            errors.append(f"subject_alt_name: {kind} entries are not allowed by a CA with allowed domains")
+    errors.extend(name_policy_errors(sans, subject.get("CN"), settings))
     ignored = _csr_extension_names(csr)
     if ignored:
         # Only the SANs are taken from a CSR: a requester must never obtain CA:TRUE, extra EKUs,
@@ -814,12 +837,22 @@ def load_store_ca(store_path: str, name: str) -> CaDirectory:
     return ca
 
 
-def ensure_private_directory(path: str) -> None:
-    """Create a CA directory (0700: it holds the CA key)."""
+def _open_ca_directory(directory: str, subdirectories=()) -> int:
+    """Descriptor of a CA directory (0700: it holds the CA key), created as needed; no symbolic link is
+    followed from its parent's parent down (ca/, ca/<ca>, <ca>/root, issued/), so a planted link cannot
+    redirect the CA's files out of the store."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(directory)))
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.makedirs(top, mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise CertfleetError(f"store_path: cannot create '{path}' ({exc.strerror})") from None
+        raise CertfleetError(f"store_path: cannot create '{top}' ({exc.strerror})") from None
+    parts = [os.path.basename(os.path.dirname(os.path.abspath(directory))), os.path.basename(directory), *subdirectories]
+    return _files.open_directory_nofollow(top, parts, create_mode=0o700, option="store_path")
+
+
+def ensure_private_directory(path: str) -> None:
+    """Create a CA directory (0700: it holds the CA key); a symbolic link on the way is refused."""
+    os.close(_open_ca_directory(path))
 
 
 @contextlib.contextmanager
@@ -828,7 +861,12 @@ def locked(directory: str):
     import fcntl  # POSIX only; imported here so the pure functions above import anywhere
 
     ensure_private_directory(directory)
-    descriptor = os.open(os.path.join(directory, _FILES["lock"]), os.O_RDWR | os.O_CREAT, 0o600)
+    lock_path = os.path.join(directory, _FILES["lock"])
+    try:
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        reason = "a symbolic link; the store never writes through a link" if os.path.islink(lock_path) else exc.strerror
+        raise CertfleetError(f"store_path: cannot open the CA lock '{lock_path}' ({reason})") from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
@@ -845,13 +883,14 @@ def write_files(directory: str, files: dict, *, name: str) -> None:
         if filename not in files:
             continue
         path = os.path.join(directory, filename)
-        parent = os.path.dirname(path)
-        if parent != directory:
-            ensure_private_directory(parent)
-        write_file_atomic(path, files[filename], option=f"CA {name}: {filename}")
-        if (filename.endswith(".pem") and os.path.basename(filename) != _FILES["key"]) or filename.endswith(".der"):
-            # Certificates and CRLs are public; the key stays 0600 from its creation.
-            os.chmod(path, 0o644)
+        # Certificates and CRLs are public; the key stays 0600 from its creation.
+        public = (filename.endswith(".pem") and os.path.basename(filename) != _FILES["key"]) or filename.endswith(".der")
+        descriptor = _open_ca_directory(directory, filename.split("/")[:-1])
+        try:
+            _files.write_file_atomic_at(descriptor, os.path.basename(filename), files[filename], path=path,
+                                        option=f"CA {name}: {filename}", mode=0o644 if public else 0o600)
+        finally:
+            os.close(descriptor)
 
 
 def new_key_pem(key_spec: dict, passphrase: str) -> tuple[object, bytes]:
@@ -1024,7 +1063,7 @@ def run_private_ca(
     now: datetime.datetime | None = None,
 ) -> dict:
     """Ensure one CA in the store; returns the module result (no key material)."""
-    if not layout.NAME_PATTERN.match(name or ""):
+    if not layout.NAME_PATTERN.fullmatch(name or ""):
         raise CertfleetError(f"name: {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-' (it names a directory)")
     if not passphrase:
         raise CertfleetError("passphrase: the CA passphrase is required (the CA key is encrypted at rest); keep it in Ansible Vault")

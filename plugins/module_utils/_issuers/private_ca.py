@@ -69,7 +69,7 @@ class PrivateCaProvider(IssuerProvider):
 
     def check(self, definition: dict) -> list[str]:
         ca_name = definition["issuer"].get("ca")
-        if not isinstance(ca_name, str) or not layout.NAME_PATTERN.match(ca_name):
+        if not isinstance(ca_name, str) or not layout.NAME_PATTERN.fullmatch(ca_name):
             return [f"issuer.ca {ca_name!r} must name a private CA of the store (letters, digits, '.', '_', '-')"]
         try:
             renew_before_days(definition)

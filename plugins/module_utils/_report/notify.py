@@ -72,8 +72,36 @@ def redact(text: str, secrets) -> str:
     return text
 
 
+def is_one_line(text: str) -> bool:
+    """Whether ``text`` fits in one header line: no control character and nothing ``str.splitlines``
+    breaks at (U+2028, U+2029, U+0085, VT, FF, the file/group/record separators), since the email
+    and HTTP libraries refuse those with a bare ValueError instead of a message naming the option."""
+    return len(text.splitlines()) <= 1 and not any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text)
+
+
+def header_secrets(headers: dict | None) -> list[str]:
+    """Every webhook header value as a secret, with its words: a Cookie or an X-Access-Key is as much
+    a credential as an Authorization, and no name list can tell them apart, so no value is shown."""
+    secrets = []
+    for value in (headers or {}).values():
+        text = str(value)
+        if text:
+            # "Bearer <token>": the token alone is a secret too, wherever a server echoes it.
+            secrets += [text] + [part for part in text.split()[1:] if len(part) >= 4]
+    return secrets
+
+
+def check_headers(headers: dict | None) -> None:
+    """Every webhook header one line (no header injection, no bare ValueError from http.client); the
+    error names the header, never its value."""
+    for name, value in (headers or {}).items():
+        if not is_one_line(f"{name}{value}"):
+            raise CertfleetError(f"webhook.headers: {clean(name)!r} has a line break or control character in its name or value")
+
+
 def is_secret_header(name: str) -> bool:
-    """Whether a webhook header carries a credential (its value is never shown)."""
+    """Whether a webhook header's name says it carries a credential (every value is hidden anyway,
+    see ``header_secrets``; this is kept for callers that label headers)."""
     lowered = str(name).lower()
     return lowered in SECRET_HEADER_NAMES or any(word in lowered.replace("-", "").replace("_", "") for word in SECRET_HEADER_WORDS)
 
@@ -334,8 +362,8 @@ def build_webhook_payload(*, title: str, summary: dict, counts: dict, endpoints:
 def parse_address(value: str, *, option: str) -> tuple[str, str]:
     """(display name, address) of one mailbox; rejects header injection and strings without an '@'."""
     text = str(value)
-    if any(char in text for char in "\r\n\0"):
-        raise CertfleetError(f"{option}: an address must not contain line breaks")
+    if not is_one_line(text):
+        raise CertfleetError(f"{option}: an address must not contain line breaks or control characters")
     display, address = parseaddr(text)
     if not address or "@" not in address or address.startswith("@") or address.endswith("@") or " " in address:
         raise CertfleetError(f"{option}: {clean(text)!r} is not an email address")
@@ -362,7 +390,7 @@ def build_message(*, from_address: str, to: list, cc: list | None = None, subjec
     """multipart/mixed (when attachments) around multipart/alternative text + HTML, utf-8."""
     if not to:
         raise CertfleetError("email.to: at least one recipient is needed")
-    if any(char in str(subject) for char in "\r\n"):
+    if not is_one_line(str(subject)):
         raise CertfleetError("email.subject must be one line")
     message = EmailMessage()
     message["From"] = formataddr(parse_address(from_address, option="email.from_address"))
@@ -554,12 +582,11 @@ def send_webhook(payload: dict, *, url: str, context: ssl.SSLContext, headers: d
     validate_url(url)
     where = f"the webhook receiver {url_origin(url)}"
     headers = dict(headers or {})
-    secrets = [str(value) for name, value in headers.items() if is_secret_header(name)]
+    secrets = header_secrets(headers)
     sent_headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "certfleet.tls cert_notify",
                     "Accept": "application/json, */*;q=0.5"}
+    check_headers(headers)
     for name, value in headers.items():
-        if any(char in f"{name}{value}" for char in "\r\n\0"):
-            raise CertfleetError(f"webhook.headers: {clean(name)!r} has a line break in its name or value")
         sent_headers[str(name)] = str(value)
     body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
     request = urllib.request.Request(url, data=body, headers=sent_headers, method=method)
@@ -639,5 +666,6 @@ def prepare(params: dict, *, now: datetime.datetime) -> dict:
     webhook = params.get("webhook")
     if webhook:
         validate_url(webhook["url"])
+        check_headers(webhook.get("headers"))
         plan["webhook"] = {"payload": build_webhook_payload(summary=summary, **content), "origin": url_origin(webhook["url"])}
     return plan

@@ -28,6 +28,7 @@ import io
 import json
 import os
 import re
+import unicodedata
 from typing import Iterable, Iterator
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, parse_timestamp
@@ -93,6 +94,13 @@ def _check_endpoint(item, *, where: str) -> dict:
     for key in ("not_before", "not_after"):
         if item.get(key) is not None:
             parse_timestamp(item[key], what=f"{where}: {key}")
+    for key in ("subject_attributes", "issuer_attributes"):
+        attributes = item.get(key)
+        if attributes is not None and not (isinstance(attributes, dict) and all(
+                isinstance(value, str) or (isinstance(value, list) and all(isinstance(part, str) for part in value))
+                for value in attributes.values())):
+            raise CertfleetError(f"{where}: {key} must be a dict of DN attribute names to strings (or lists of strings), "
+                                 f"not {type(attributes).__name__}")
     return item
 
 
@@ -349,7 +357,10 @@ def _csv_cell(value) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     text = str(value)
-    if text.startswith(_CSV_FORMULA_START):
+    # Spreadsheets skip leading blanks before a formula: ASCII and Unicode whitespace (U+3000, NBSP, ...)
+    # and invisible format characters (zero-width space, BOM), so look past them.
+    start = next((char for char in text if not (char.isspace() or unicodedata.category(char) == "Cf")), "")
+    if text.startswith(_CSV_FORMULA_START) or start.startswith(_CSV_FORMULA_START):
         return "'" + text
     return text
 
@@ -395,6 +406,19 @@ def dn_fields(dn: str | None) -> dict:
             continue
         fields[key] = f"{fields[key]},{value}" if key in fields else value
     return fields
+
+
+def dn_attributes(item: dict, which: str) -> dict:
+    """{short name: value} of an endpoint's ``subject`` or ``issuer`` for labels; repeated attributes joined with ``,``.
+
+    Taken from ``<which>_attributes`` (the name's own attributes, as cert_scan returns them): a value may hold
+    ``/O=...`` itself, so the joined string cannot be split back. Only results without them (made before
+    cert_scan returned attributes, or by hand) fall back to ``dn_fields`` of the string.
+    """
+    attributes = item.get(f"{which}_attributes")
+    if attributes is None:
+        return dn_fields(item.get(which))
+    return {str(key): ",".join(value) if isinstance(value, list) else value for key, value in attributes.items()}
 
 
 def _serial_decimal(serial) -> str:
@@ -448,7 +472,7 @@ def render_prometheus(endpoints: Iterable[dict], summary: dict, *, title: str = 
                 f"certfleet_endpoint_problem{_labels(identity + [('check', check), ('severity', severity)])} {STATUS_VALUE[severity]}")
         if not item.get("not_after"):
             continue
-        subject, issuer = dn_fields(item.get("subject")), dn_fields(item.get("issuer"))
+        subject, issuer = dn_attributes(item, "subject"), dn_attributes(item, "issuer")
         cert_labels = _labels(identity + [("serial_number", _serial_decimal(item.get("serial")))]
                               + [(f"subject_{field}", subject.get(field)) for field in DN_LABEL_FIELDS]
                               + [(f"issuer_{field}", issuer.get(field)) for field in DN_LABEL_FIELDS])

@@ -17,6 +17,7 @@ endpoint's status is the worst of them. The severities are in ``CHECKS`` and doc
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import ipaddress
@@ -33,6 +34,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
     CertfleetError,
     extension_value,
     fingerprint,
+    name_attributes,
     name_to_dict,
     name_to_string,
 )
@@ -49,7 +51,7 @@ _RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 # check name -> what it looks at (warning / critical conditions are in the functions and docs/scanning.md)
 CHECKS = {
-    "connect": "the TCP connection and TLS handshake (critical on any network outcome but ok)",
+    "connect": "the TCP connection, the TLS handshake and a readable chain (critical on any outcome but ok)",
     "expiry": "days left on the leaf vs warning_days / critical_days; expired or not yet valid is critical",
     "chain_complete": "the server sends every intermediate between the leaf and a trust anchor (or its own root)",
     "chain_order": "each certificate is followed by its issuer; extra or misplaced certificates warn",
@@ -77,8 +79,15 @@ SYSTEM_BUNDLE_CANDIDATES = (
     "/etc/ssl/ca-bundle.pem",  # SUSE
     "/etc/ssl/cert.pem",  # Alpine, BSDs, macOS
 )
-_HEX = re.compile(r"^[0-9A-F]+$")
+_HEX = re.compile(r"^[0-9A-F]+\Z")
 _MEMO_LIMIT = 50000
+# Work one endpoint may cost, whatever it presents. Real chains are a handful of certificates; a
+# server may send hundreds (bounded only by the 1 MiB handshake cap), and with no key
+# identifiers and one issuer name for all, ordering them tries every pair: n² / 2 signature
+# checks. Only the first MAX_CHAIN_CERTIFICATES are checked, and the fresh (not memoised)
+# signature checks of one endpoint stop at MAX_SIGNATURE_CHECKS; the report says when either cut in.
+MAX_CHAIN_CERTIFICATES = 16
+MAX_SIGNATURE_CHECKS = 64
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,7 +135,7 @@ def normalize_fingerprint(value: str) -> str:
     text = re.sub(r"[\s:.-]", "", str(value or "")).upper()
     if text.startswith("SHA256") or text.startswith("SHA1"):
         text = text.split("=", 1)[-1] if "=" in text else text[6 if text.startswith("SHA256") else 4:]
-    if not _HEX.match(text) or len(text) not in (40, 64):
+    if not _HEX.fullmatch(text) or len(text) not in (40, 64):
         raise CertfleetError(f"expected fingerprint {value!r} is not a SHA-256 (64 hex digits) or SHA-1 (40 hex digits) fingerprint")
     return text
 
@@ -369,13 +378,13 @@ def _a_label(hostname: str) -> str:
         return name.lower()
 
 
-_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}\Z")
 
 
 def _ip_literal(hostname: str):
     """ipaddress object for an IPv4 / IPv6 literal (brackets and zone allowed), else None."""
     text = hostname.strip("[]").split("%", 1)[0]
-    if ":" not in text and not _IPV4.match(text):
+    if ":" not in text and not _IPV4.fullmatch(text):
         return None
     try:
         return ipaddress.ip_address(text)
@@ -510,8 +519,21 @@ class ChainAnalyzer:
         self._self_signed: dict[bytes, bool] = {}
         self._info: dict[bytes, dict] = {}
         self._verdicts: dict[tuple, tuple[bool, str]] = {}
+        # Fresh signature checks left for the endpoint being analysed (None: no endpoint, no limit).
+        self._budget: int | None = None
+        self._exhausted = False
 
     # -- memoised _chain primitives
+
+    def _spend(self) -> bool:
+        """Take one signature check from the endpoint's budget; False once it is spent (the caller answers "no")."""
+        if self._budget is None:
+            return True
+        if self._budget <= 0:
+            self._exhausted = True
+            return False
+        self._budget -= 1
+        return True
 
     def _limit(self, memo: dict) -> None:
         if len(memo) > _MEMO_LIMIT:
@@ -522,6 +544,8 @@ class ChainAnalyzer:
         key = (child_id, parent_id)
         found = self._issued.get(key)
         if found is None:
+            if not self._spend():
+                return False  # not memoised: another endpoint with budget left decides it
             self._limit(self._issued)
             found = self._issued[key] = _chain.is_issued_by(child, parent)
         return found
@@ -530,6 +554,8 @@ class ChainAnalyzer:
         """_chain.is_self_signed, memoised."""
         found = self._self_signed.get(ident)
         if found is None:
+            if not self._spend():
+                return False
             self._limit(self._self_signed)
             found = self._self_signed[ident] = _chain.is_self_signed(certificate)
         return found
@@ -592,7 +618,33 @@ class ChainAnalyzer:
 
     def analyze(self, certificates: list, *, der: list | None = None, expect: Expectations | None = None,
                 now: datetime.datetime | None = None) -> ChainReport:
-        """Every applicable check over the chain as presented (leaf first)."""
+        """Every applicable check over the chain as presented (leaf first), within the per-endpoint work limits."""
+        presented = len(certificates)
+        if presented > MAX_CHAIN_CERTIFICATES:
+            certificates = list(certificates)[:MAX_CHAIN_CERTIFICATES]
+            der = list(der)[:MAX_CHAIN_CERTIFICATES] if der and len(der) == presented else None
+        self._budget, self._exhausted = MAX_SIGNATURE_CHECKS, False
+        try:
+            report = self._analyze(certificates, der=der, expect=expect, now=now)
+        finally:
+            self._budget = None
+        limits = []
+        if presented > len(certificates):
+            limits.append(f"the server sent {presented} certificates; only the first {len(certificates)} were checked")
+        if self._exhausted:
+            limits.append(f"analysis stopped after {MAX_SIGNATURE_CHECKS} signature checks: the issuer search through the "
+                          f"presented certificates was cut short (its results are incomplete)")
+        if limits:
+            for number, check in enumerate(report.checks):
+                if check.name == "chain_order":
+                    message = "; ".join(limits + ([check.message] if check.status != "ok" else []))
+                    report.checks[number] = Check("chain_order", worst([check.status, "warning"]), message)
+                    report.facts["chain_order_ok"] = False
+            report.status = worst(check.status for check in report.checks)
+        return report
+
+    def _analyze(self, certificates: list, *, der: list | None, expect: Expectations | None,
+                 now: datetime.datetime | None) -> ChainReport:
         expect = expect or Expectations()
         now = now or utc_now()
         policy = self.policy
@@ -614,6 +666,8 @@ class ChainAnalyzer:
         facts.update(subject=leaf_info["subject"], issuer=leaf_info["issuer"], sha256=leaf_info["sha256"],
                      sha1=leaf_info["sha1"], not_before=leaf_info["not_before"], not_after=leaf_info["not_after"],
                      days_left=left, serial=leaf_info["serial"])
+        # The attributes themselves, for reports and discovery: the joined DN strings cannot be split back.
+        facts.update(subject_attributes=name_attributes(leaf.subject), issuer_attributes=name_attributes(leaf.issuer))
         sans = extension_value(leaf, x509.SubjectAlternativeName)
         facts["subject_alt_name"] = ([str(v) for v in sans.get_values_for_type(x509.DNSName)]
                                      + [str(v) for v in sans.get_values_for_type(x509.IPAddress)]) if sans is not None else []
@@ -801,7 +855,7 @@ def endpoint_report(result, report: ChainReport | None, *, include_chain: bool =
         data.update(extra)
     facts_keys = ("subject", "issuer", "sha256", "sha1", "serial", "not_before", "not_after", "days_left", "subject_alt_name",
                   "key_type", "key_bits", "signature_hash", "matches_expected", "chain_complete", "chain_order_ok", "trusted",
-                  "hostname_ok")
+                  "hostname_ok", "subject_attributes", "issuer_attributes")
     if report is None:
         data.update({key: None for key in facts_keys})
         data["status"] = "critical"
@@ -825,13 +879,89 @@ def endpoint_report(result, report: ChainReport | None, *, include_chain: bool =
     return data
 
 
+def certificate_problem(certificate) -> str | None:
+    """Why a presented certificate cannot be read, or None: every field cryptography decodes only on access.
+
+    ``load_der_x509_certificate`` checks the outer structure only; names (a T61String that is not
+    text), extensions and the public key are decoded when first read, so a certificate OpenSSL
+    serves can still raise in the middle of the checks.
+    """
+    try:
+        _ = (certificate.subject, certificate.issuer, certificate.serial_number, certificate.not_valid_before_utc,
+             certificate.not_valid_after_utc, certificate.signature_algorithm_oid)
+        for _extension in certificate.extensions:
+            pass
+        try:
+            certificate.public_key()
+        except UnsupportedAlgorithm:
+            pass  # a well-formed key of a type we do not know: the key check says "unknown"
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # cryptography raises ValueError for bad encodings, but also DuplicateExtension and
+        # UnsupportedGeneralNameType (plain Exceptions): any of them means "cannot be read".
+        return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+    return None
+
+
+def _extensions_readable(certificates: list) -> bool:
+    """True when every certificate's extensions decode (cryptography caches them: the checks then read them for free).
+
+    The checks read extensions through ``extension_value``, which takes an undecodable extension
+    as absent; a scan must say the certificate is broken instead ("no subjectAltName" would mislead).
+    """
+    for certificate in certificates:
+        try:
+            _ = certificate.extensions
+        except Exception:  # pylint: disable=broad-exception-caught
+            return False
+    return True
+
+
+def _unreadable_result(result, failure: BaseException | None):
+    """The HandshakeResult as an endpoint failure: which presented certificate cannot be parsed, or the error."""
+    der = list(result.der or [])
+
+    def unparsable(number: int, problem: str):
+        digest = f" (SHA-256 {_colon_hex(hashlib.sha256(der[number - 1]).hexdigest().upper())})" if number <= len(der) else ""
+        return dataclasses.replace(result, outcome="bad_certificate", message=(
+            f"certificate cannot be parsed: presented certificate #{number}{digest}: {problem}"))
+
+    if len(result.certificates) < len(der):
+        # tls stopped at the first DER it could not load and said why in a note.
+        number = len(result.certificates) + 1
+        note = next((note for note in result.notes if f"#{number} " in note), "")
+        return unparsable(number, note.split(": ", 1)[1] if ": " in note else "not a DER certificate")
+    for number, certificate in enumerate(result.certificates, start=1):
+        problem = certificate_problem(certificate)
+        if problem is not None:
+            return unparsable(number, problem)
+    if failure is None:
+        return None
+    return dataclasses.replace(result, outcome="error", message=(
+        f"unexpected error while checking the presented chain: {type(failure).__name__}: {failure}"))
+
+
 def evaluate(result, analyzer: ChainAnalyzer, *, expect: Expectations | None = None, include_chain: bool = True,
              extra: dict | None = None, now: datetime.datetime | None = None) -> dict:
-    """``endpoint_report`` for one HandshakeResult: checks when the handshake succeeded, a connect failure otherwise."""
+    """``endpoint_report`` for one HandshakeResult: checks when the handshake succeeded, a connect failure otherwise.
+
+    Whatever a presented certificate holds, the outcome is this endpoint's: a certificate that
+    cannot be parsed gives outcome ``bad_certificate`` ("certificate cannot be parsed"), never
+    an exception that would end a whole scan.
+    """
     if not result.ok:
         return endpoint_report(result, None, include_chain=include_chain, extra=extra)
-    report = analyzer.analyze(result.certificates, der=result.der, expect=expect, now=now)
-    return endpoint_report(result, report, include_chain=include_chain, extra=extra)
+    unreadable = None
+    if len(result.certificates) < len(result.der or []) or not _extensions_readable(result.certificates[:MAX_CHAIN_CERTIFICATES]):
+        unreadable = _unreadable_result(result, None)
+    if unreadable is None:
+        try:
+            report = analyzer.analyze(result.certificates, der=result.der, expect=expect, now=now)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Lazily decoded fields raise wherever they are first read; find which certificate it was.
+            unreadable = _unreadable_result(result, exc)
+        else:
+            return endpoint_report(result, report, include_chain=include_chain, extra=extra)
+    return endpoint_report(unreadable, None, include_chain=include_chain, extra=extra)
 
 
 class Summary:

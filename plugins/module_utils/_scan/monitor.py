@@ -32,7 +32,7 @@ STARTTLS = ("none", "smtp")
 DEFAULT_PORT = 443
 # The inventory variables monitor_hosts reads: apache_ssl's sites and where apache_ssl verifies them.
 HOST_VARIABLES = ("apache_ssl_sites", "apache_ssl_verify_host", "ansible_host")
-_HOST_PATTERN = re.compile(r"^[A-Za-z0-9_*]([A-Za-z0-9_.*-]{0,252})$")
+_HOST_PATTERN = re.compile(r"^[A-Za-z0-9_*]([A-Za-z0-9_.*-]{0,252})\Z")
 _DN_PART = re.compile(r"/(?=(?:[A-Za-z]+|[0-9]+(?:\.[0-9]+)+)=)")
 
 
@@ -51,14 +51,14 @@ def _check_host(host, *, what: str) -> str:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if not _HOST_PATTERN.match(host):
+    if not _HOST_PATTERN.fullmatch(host):
         raise CertfleetError(f"{what}: host {host!r} is neither an IP address nor a DNS name")
     return host
 
 
 def _usable_sni(name) -> bool:
     """Whether a certificate's CN can be sent as SNI: a DNS name, not an IP address or a wildcard."""
-    return isinstance(name, str) and "*" not in name and not is_ip_address(name) and bool(_HOST_PATTERN.match(name))
+    return isinstance(name, str) and "*" not in name and not is_ip_address(name) and bool(_HOST_PATTERN.fullmatch(name))
 
 
 def parse_endpoint(entry, *, what: str, default_server_name: str | None = None) -> dict:
@@ -91,7 +91,7 @@ def parse_endpoint(entry, *, what: str, default_server_name: str | None = None) 
     if server_name is None and not is_ip_address(host):
         server_name = host
     if server_name is not None and (not isinstance(server_name, str) or is_ip_address(server_name)
-                                    or not _HOST_PATTERN.match(server_name)):
+                                    or not _HOST_PATTERN.fullmatch(server_name)):
         raise CertfleetError(f"{what}: server_name {server_name!r} must be a DNS name")
     starttls = entry.get("starttls") or "none"
     if starttls not in STARTTLS:
@@ -432,6 +432,24 @@ def parse_dn(text: str | None) -> dict:
     return result
 
 
+def subject_attributes(item: dict) -> dict:
+    """{short name: first value} of an endpoint result's leaf subject.
+
+    From ``subject_attributes`` (the certificate's own attributes, as cert_scan returns them): a value
+    may hold ``/O=...`` itself, so the joined ``subject`` string cannot be split back. Only results
+    without them (from before cert_scan returned attributes) fall back to ``parse_dn``.
+    """
+    attributes = item.get("subject_attributes")
+    if not isinstance(attributes, dict):
+        return parse_dn(item.get("subject"))
+    result: dict = {}
+    for key, value in attributes.items():
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, str):
+            result[str(key)] = value
+    return result
+
+
 def _slug(text: str) -> str:
     text = text.lower().replace("*", "wildcard")
     text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
@@ -487,7 +505,7 @@ def discovered_definitions(results, *, covered=None, taken_names=None, resolve=_
     for sha256, items in groups.items():
         items.sort(key=lambda item: (_sort_host(item["host"]), item["port"]))
         first = items[0]
-        subject = parse_dn(first.get("subject"))
+        subject = subject_attributes(first)
         cn = subject.get("CN")
         seen, endpoint_list = set(), []
         for item in items:
@@ -537,21 +555,36 @@ def discovered_definitions(results, *, covered=None, taken_names=None, resolve=_
     return [entry["definition"] for entry in entries]
 
 
+# What Jinja (so Ansible) takes for the start of a template: a string holding one, pasted into
+# group_vars, would be rendered, and a certificate subject is chosen by whoever runs the endpoint.
+_TEMPLATE_MARKERS = ("{{", "{%", "{#")
+# Characters a YAML double-quoted scalar cannot hold as they are (outside YAML's printable set, or
+# read as line breaks and folded: NEL, LS, PS; the BOM): written as \u escapes, so the value loads back unchanged.
+_YAML_UNSAFE_CHARACTERS = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
 def _yaml_scalar(value) -> str:
+    """One YAML scalar; text as a double-quoted string, tagged ``!unsafe`` when it holds a template marker."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    text = str(value)
+    quoted = _YAML_UNSAFE_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(text, ensure_ascii=False))
+    # !unsafe: Ansible's YAML loader (inventory, group_vars, vars files) and load_discovered keep the
+    # string as data, never a template; other YAML loaders need the tag registered, so only such strings carry it.
+    return f"!unsafe {quoted}" if any(marker in text for marker in _TEMPLATE_MARKERS) else quoted
 
 
 def discovered_yaml(definitions: list[dict], *, header: str = "") -> str:
     """The discovered-certificates file: a YAML list ready to paste into certfleet_certificates.
 
     Written by hand (JSON-quoted scalars are valid YAML) so the text depends only on the data:
-    the same scan gives a byte-identical file.
+    the same scan gives a byte-identical file. Every value comes from a scanned certificate, so any
+    string holding ``{{``, ``{%`` or ``{#`` is tagged ``!unsafe``: pasted into group_vars, or read
+    back by the role (``load_discovered``), it stays text and is never rendered.
     """
     lines = ["---"]
     lines.extend(f"# {line}".rstrip() for line in header.splitlines())
@@ -571,6 +604,48 @@ def discovered_yaml(definitions: list[dict], *, header: str = "") -> str:
             parts = [f"{key}: {_yaml_scalar(endpoint[key])}" for key in ("host", "port", "server_name") if key in endpoint]
             lines.append(f"    - {{{', '.join(parts)}}}")
     return "\n".join(lines) + "\n"
+
+
+MAX_DISCOVERED_BYTES = 16 * 1024 * 1024
+
+
+def load_discovered(text) -> list:
+    """The definitions of a discovered-certificates file (as ``discovered_yaml`` writes it, hand edits kept).
+
+    A YAML safe load that also knows Ansible's ``!unsafe`` tag (the values stay plain text): Ansible's
+    ``from_yaml`` filter refuses the tag, and dropping it would let the role render scanned values.
+    """
+    import yaml  # pylint: disable=import-outside-toplevel  # controller side only (filters), PyYAML comes with Ansible
+
+    if text is None:
+        return []
+    text = str(text)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DISCOVERED_BYTES:
+        raise CertfleetError(f"discovered-certificates file: larger than {MAX_DISCOVERED_BYTES} bytes")
+
+    class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+        pass
+
+    def unsafe(loader, node):
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        return loader.construct_scalar(node)
+
+    _Loader.add_constructor("!unsafe", unsafe)
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader plus the !unsafe tag
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise CertfleetError(f"discovered-certificates file: not valid YAML{where}: "
+                             f"{getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        return []
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise CertfleetError("discovered-certificates file: must be a YAML list of certificate definitions (dicts)")
+    return data
 
 
 def discovery_update(results, *, plan: dict, existing_text: str | None = None, header: str = "",

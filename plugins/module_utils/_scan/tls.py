@@ -71,6 +71,7 @@ OUTCOMES = {
     "handshake_failure": "the server speaks TLS but the handshake failed (alert, no common protocol or cipher, closed)",
     "unreachable": "no route to the host or network",
     "starttls_failure": "the STARTTLS exchange before the handshake failed",
+    "bad_certificate": "the handshake completed, but a presented certificate cannot be parsed (malformed name, extension or key)",
     "deadline": "not scanned, or cut short, because the overall scan deadline was reached",
     "error": "an unexpected local error (the message says which)",
 }
@@ -82,7 +83,10 @@ DEFAULT_CONCURRENCY = 64
 MAX_CONCURRENCY = 4096
 # Most a server may send before the handshake completes (a chain of a few dozen certificates).
 _MAX_HANDSHAKE_BYTES = 1024 * 1024
+# Most one SMTP reply (greeting, EHLO, STARTTLS answer) may take, all its lines together: real EHLO
+# replies are a dozen lines of at most 512 octets (RFC 5321 §4.5.3.1.5).
 _MAX_SMTP_REPLY = 64 * 1024
+_MAX_SMTP_LINES = 256
 # First byte of a TLS record: change_cipher_spec, alert, handshake, application_data, heartbeat.
 _TLS_RECORD_TYPES = frozenset((0x14, 0x15, 0x16, 0x17, 0x18))
 # A scanner must read what legacy servers present, so nothing is refused on our side: old
@@ -511,6 +515,10 @@ class _Probe:
         self.connected = False
         self.received = 0
         self.sock: socket.socket | None = None
+        # When the whole exchange must be over (time.monotonic()); set by the scan. asyncio's
+        # sock_recv returns at once while data is waiting, without yielding to the loop, so a peer
+        # that keeps the socket full would never let wait_for's timer fire: every read checks it.
+        self.expires_at: float | None = None
 
     async def _addresses(self) -> list[tuple]:
         host = self.endpoint.host
@@ -560,6 +568,9 @@ class _Probe:
         except OSError as exc:
             raise _Failure(*classify_os_error(exc, phase=self.phase)) from None
         self.received += len(data)
+        if self.expires_at is not None and time.monotonic() >= self.expires_at:
+            # Classified by the caller exactly like wait_for's own timeout (timeout or deadline).
+            raise asyncio.TimeoutError()
         return data
 
     async def _send(self, sock: socket.socket, data: bytes) -> None:
@@ -569,22 +580,30 @@ class _Probe:
             raise _Failure(*classify_os_error(exc, phase=self.phase)) from None
 
     async def _smtp_reply(self, sock: socket.socket, buffer: bytearray) -> tuple[int, list[str]]:
-        """One SMTP reply (RFC 5321 §4.2: ``250-...`` lines continue, ``250 ...`` ends)."""
+        """One SMTP reply (RFC 5321 §4.2: ``250-...`` lines continue, ``250 ...`` ends), bounded in bytes and lines."""
         lines: list[str] = []
+        size = 0  # bytes of this reply consumed so far, line ends included
         while True:
-            while b"\n" not in buffer:
-                if len(buffer) > _MAX_SMTP_REPLY:
+            end = buffer.find(b"\n")
+            while end < 0:
+                if size + len(buffer) > _MAX_SMTP_REPLY:
                     raise _Failure("starttls_failure", f"SMTP reply longer than {_MAX_SMTP_REPLY} bytes while {self.phase}")
                 data = await self._recv(sock)
                 if not data:
                     raise _Failure("starttls_failure", f"the server closed the connection while {self.phase}")
                 buffer.extend(data)
-            raw = bytes(buffer).partition(b"\n")[0]
-            del buffer[:len(raw) + 1]
+                end = buffer.find(b"\n")
+            size += end + 1
+            if size > _MAX_SMTP_REPLY:
+                raise _Failure("starttls_failure", f"SMTP reply longer than {_MAX_SMTP_REPLY} bytes while {self.phase}")
+            raw = bytes(buffer[:end])
+            del buffer[:end + 1]
             line = raw.rstrip(b"\r").decode("utf-8", "replace")
             if len(line) < 3 or not line[:3].isdigit():
                 raise _Failure("not_tls" if not lines else "starttls_failure",
                                f"not an SMTP reply while {self.phase}: {describe_bytes(raw)!r}")
+            if len(lines) >= _MAX_SMTP_LINES:
+                raise _Failure("starttls_failure", f"SMTP reply of more than {_MAX_SMTP_LINES} lines while {self.phase}")
             lines.append(line[4:])
             if line[3:4] != "-":
                 return int(line[:3]), lines
@@ -728,6 +747,7 @@ class _Scan:
             raise RuntimeError("event loop is not set")
         probe = _Probe(self.loop, endpoint, self.factory, self.resolver)
         started = time.monotonic()
+        probe.expires_at = started + limit
         try:
             result = await asyncio.wait_for(probe.run(), limit)
         except asyncio.TimeoutError:

@@ -25,7 +25,7 @@ def normalise_event(event, *, number: int, now: str) -> dict:
     if not isinstance(event, dict):
         raise CertfleetError(f"{label} must be a dict with certificate and event")
     certificate = event.get("certificate")
-    if not isinstance(certificate, str) or not layout.NAME_PATTERN.match(certificate):
+    if not isinstance(certificate, str) or not layout.NAME_PATTERN.fullmatch(certificate):
         raise CertfleetError(f"{label}: certificate must be a definition name, not {certificate!r}")
     name = event.get("event")
     if name not in EVENT_NAMES:
@@ -57,5 +57,6 @@ def record_events(store_path: str, events: list, *, write: bool = True, now: str
         by_certificate.setdefault(directory, []).append(event)
     if write:
         for directory, items in by_certificate.items():
-            append_history(directory, [{key: value for key, value in item.items() if key != "certificate"} for item in items])
+            append_history(directory, [{key: value for key, value in item.items() if key != "certificate"} for item in items],
+                           store_path=store_path)
     return normalised

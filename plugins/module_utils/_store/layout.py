@@ -58,12 +58,13 @@ CA_FILES = {
 CA_ISSUED = "issued"  # issued/<serial>.pem: a copy of every certificate the CA issued
 CA_ROOT = "root"  # kind=intermediate: the root CA that signed the issuing CA, with the same files
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# \Z, not $: "$" also matches before a final newline, so "www\n" would pass a .match() and name a directory.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def check_name(name, *, what: str = "name") -> str:
     """A definition or CA name that is safe as one directory name of the store (no path can escape)."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
         raise CertfleetError(
             f"{what} {name!r} must be 1-128 characters of letters, digits, '.', '_' or '-' (it names a store directory)")
     return name

@@ -10,6 +10,8 @@ write them through the store's one write path (``store.apply_change``).
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.certfleet.tls.plugins.module_utils._csr.csr import (
     create_csr_pem,
     csr_matches,
@@ -25,7 +27,9 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.keys import 
     serialize_private_key,
 )
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import utc_timestamp
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import (
     ISSUER_PROVIDERS,
     PENDING_STATUS,
@@ -96,17 +100,19 @@ def compute_definition(item: dict, *, store_path: str, passphrase: str, check_mo
                                digest=definition["digest"], key=key_spec, profile=request["policy"]["profile"])
     change = StoreChange(name=name)
     outcome = {"name": name, "directory": stored.directory, "change": change, "state": state, "request": request,
-               "definition": definition}
+               "definition": definition, "passphrase_checked": False}
     if _fast_path_ok(state, wanted_hash=wanted_hash, key_data=key_data, csr_data=csr_data):
         if verify_passphrase:
             # Checking one key per run catches a wrong store passphrase for ~1 ms.
             load_private_key(key_data, source=f"{name}: key.pem (store passphrase)", passphrase=passphrase)
+            outcome["passphrase_checked"] = True
         outcome["csr_pem"] = csr_data
         return outcome
 
     key = None
     if key_data is not None:
         key = load_private_key(key_data, source=f"{name}: key.pem (store passphrase)", passphrase=passphrase)
+        outcome["passphrase_checked"] = True
         mismatches = key_mismatches(key, key_type=key_spec["type"], size=key_spec["size"], curve=key_spec["curve"])
         if mismatches:
             change.actions.append(f"key replaced: {'; '.join(mismatches)}")
@@ -151,6 +157,57 @@ def compute_definition(item: dict, *, store_path: str, passphrase: str, check_mo
         if not change.actions:
             change.actions.append("state recorded")
     return outcome
+
+
+# How many existing keys of other definitions are tried when a run opened none of its own; a key
+# that cannot be read for another reason (damaged, not encrypted) is passed over, up to this bound.
+PASSPHRASE_PROBE_KEYS = 3
+# Directory entries of certs/ looked at while searching for such a key (a store is bounded by this).
+PASSPHRASE_PROBE_ENTRIES = 10000
+
+
+def check_store_passphrase(store_path: str, passphrase: str, *, exclude=()) -> str | None:
+    """Open one existing key of the store (outside ``exclude``) with ``passphrase``; returns its name,
+    None when the store holds no key to check against (a new store: this passphrase becomes its own).
+
+    A run that only creates keys never opens an existing one, so without this a mistyped passphrase
+    would silently leave the store's keys under two passphrases.
+    """
+    certificates = os.path.join(store_path, layout.CERTIFICATES)
+    try:
+        with os.scandir(certificates) as entries:
+            names = []
+            for number, entry in enumerate(entries):
+                if number >= PASSPHRASE_PROBE_ENTRIES:
+                    break
+                names.append(entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise CertfleetError(f"store_path: cannot list '{certificates}' ({exc.strerror})") from None
+    tried = 0
+    for name in sorted(names):
+        if name in exclude or not layout.NAME_PATTERN.fullmatch(name) or tried >= PASSPHRASE_PROBE_KEYS:
+            continue
+        path = layout.certificate_path(store_path, name, "key")
+        try:
+            data = read_file(path, option=f"{name}: key.pem")
+        except CertfleetError:
+            continue
+        if data is None:
+            continue
+        tried += 1
+        try:
+            load_private_key(data, source=f"{name}: key.pem", passphrase=passphrase)
+        except CertfleetError as exc:
+            if "wrong passphrase" in str(exc):
+                raise CertfleetError(
+                    f"passphrase: the store passphrase does not open {name}/key.pem, an existing key of the store "
+                    f"({path}); every key of the store is encrypted with one passphrase, so no new key was written "
+                    f"(check the vaulted passphrase for a typo)") from None
+            continue  # damaged or not encrypted: says nothing about the passphrase, try another
+        return name
+    return None
 
 
 def _status(change: StoreChange, state: dict) -> str:
@@ -204,8 +261,11 @@ def run_request(
         outcome = compute_definition(item, store_path=store_path, passphrase=passphrase, check_mode=check_mode,
                                      verify_passphrase=not passphrase_verified)
         # Any existing key that was opened proves the passphrase for the rest.
-        passphrase_verified = passphrase_verified or "key generated" not in outcome["change"].actions
+        passphrase_verified = passphrase_verified or outcome["passphrase_checked"]
         outcomes.append(outcome)
+    if not passphrase_verified:
+        # Only new keys in this run: prove the passphrase on a key already in the store before writing any.
+        check_store_passphrase(store_path, passphrase, exclude={outcome["name"] for outcome in outcomes})
     if not check_mode:
         for outcome in outcomes:
             apply_change(store_path, outcome["change"])

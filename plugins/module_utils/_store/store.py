@@ -20,7 +20,8 @@ import os
 from dataclasses import dataclass, field
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
-from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file, write_file_atomic
+from ansible_collections.certfleet.tls.plugins.module_utils._common import files as _files
+from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now, utc_timestamp
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, name_to_string
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
@@ -132,15 +133,51 @@ def dump_state(state: dict) -> bytes:
     return (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def append_history(directory: str, events: list[dict]) -> None:
-    """Append events to a definition's history (one JSON object per line, never rewritten)."""
+def _store_parts(store_path: str, directory: str) -> list[str]:
+    """Components of ``directory`` below ``store_path`` (which every store path is built under by ``layout``)."""
+    relative = os.path.relpath(directory, store_path)
+    if relative == ".":
+        return []
+    parts = relative.split(os.sep)
+    if ".." in parts:
+        raise CertfleetError(f"store_path: '{directory}' is not inside the store '{store_path}'")
+    return parts
+
+
+def _open_store_directory(store_path: str | None, directory: str, *, create_mode: int | None = None,
+                          option: str = "store_path") -> int:
+    """Descriptor of a store directory with no symbolic link followed below the store root, so a link
+    planted at certs/<name>, archive/ or archive/<label> cannot redirect a write outside the store.
+    Without ``store_path`` only the last component is checked (its parent is trusted)."""
+    if store_path is None:
+        store_path, directory = os.path.dirname(os.path.abspath(directory)), os.path.abspath(directory)
+    return _files.open_directory_nofollow(store_path, _store_parts(store_path, directory), create_mode=create_mode,
+                                          option=option)
+
+
+def write_file_atomic(path: str, content: bytes, *, option: str = "path", store_path: str | None = None) -> None:
+    """Write one store file atomically (``files.write_file_atomic_at``) in its directory, opened with no link
+    followed below ``store_path``; a link at the file itself is replaced by the file, never written through."""
+    descriptor = _open_store_directory(store_path, os.path.dirname(path), option=option)
+    try:
+        _files.write_file_atomic_at(descriptor, os.path.basename(path), content, path=path, option=option)
+    finally:
+        os.close(descriptor)
+
+
+def append_history(directory: str, events: list[dict], *, store_path: str | None = None) -> None:
+    """Append events to a definition's history (one JSON object per line, never rewritten).
+
+    A symbolic link at history.jsonl, or at a directory between ``store_path`` and it, is refused:
+    appending through it would write store events into whatever file the link names."""
     if not events:
         return
     lines = "".join(json.dumps(event, sort_keys=True) + "\n" for event in events)
-    # O_APPEND writes of one small buffer land whole; the file is append-only by design.
-    descriptor = os.open(os.path.join(directory, layout.filename("history")), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    path = os.path.join(directory, layout.filename("history"))
+    descriptor = _open_store_directory(store_path, directory, option=layout.filename("history"))
     try:
-        os.write(descriptor, lines.encode("utf-8"))
+        _files.append_file_at(descriptor, layout.filename("history"), lines.encode("utf-8"), path=path,
+                              option=layout.filename("history"))
     finally:
         os.close(descriptor)
 
@@ -151,12 +188,22 @@ def read_history(directory: str) -> list[dict]:
     return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
 
-def ensure_directory(path: str, mode: int = 0o750) -> None:
-    """Create a store directory (private by default, since it holds keys)."""
+def ensure_directory(path: str, mode: int = 0o750, *, store_path: str | None = None) -> None:
+    """Create a store directory (private by default, since it holds keys); with ``store_path``, every
+    component below the store root is created or opened without following a symbolic link, so a link
+    planted at certs/<name> is refused rather than filled with keys."""
+    if store_path is None:
+        try:
+            os.makedirs(path, mode=mode, exist_ok=True)
+        except OSError as exc:
+            raise CertfleetError(f"store_path: cannot create '{path}' ({exc.strerror})") from None
+        return
     try:
-        os.makedirs(path, mode=mode, exist_ok=True)
+        # The root itself may be a link the owner chose (a store on another volume).
+        os.makedirs(store_path, mode=mode, exist_ok=True)
     except OSError as exc:
-        raise CertfleetError(f"store_path: cannot create '{path}' ({exc.strerror})") from None
+        raise CertfleetError(f"store_path: cannot create '{store_path}' ({exc.strerror})") from None
+    os.close(_open_store_directory(store_path, path, create_mode=mode))
 
 
 def archive_files(store_path: str, name: str, kinds: list[str], *, label: str) -> str | None:
@@ -166,9 +213,9 @@ def archive_files(store_path: str, name: str, kinds: list[str], *, label: str) -
     if not present:
         return None
     target = layout.archive_dir(store_path, name, label)
-    ensure_directory(target, 0o700)
+    ensure_directory(target, 0o700, store_path=store_path)
     for kind, data in present:
-        write_file_atomic(os.path.join(target, layout.filename(kind)), data, option="archive")
+        write_file_atomic(os.path.join(target, layout.filename(kind)), data, option="archive", store_path=store_path)
     return target
 
 
@@ -252,7 +299,7 @@ def apply_change(store_path: str, change: StoreChange, *, now: datetime.datetime
     if not change.writes:
         return
     directory = layout.certificate_dir(store_path, change.name)
-    ensure_directory(directory)
+    ensure_directory(directory, store_path=store_path)
     events = list(change.events)
     if change.archive and change.archive[1]:
         label, kinds = change.archive
@@ -263,9 +310,9 @@ def apply_change(store_path: str, change: StoreChange, *, now: datetime.datetime
     for kind in layout.WRITE_ORDER:
         if kind in change.writes:
             write_file_atomic(layout.certificate_path(store_path, change.name, kind), change.writes[kind],
-                              option=f"{change.name}: {layout.filename(kind)}")
+                              option=f"{change.name}: {layout.filename(kind)}", store_path=store_path)
     time = iso(now) if now is not None else utc_timestamp()
-    append_history(directory, [dict(event, time=time) for event in events])
+    append_history(directory, [dict(event, time=time) for event in events], store_path=store_path)
 
 
 def certificate_record(certificate, *, source: str, details: dict | None, cert_pem: bytes, csr_pem: bytes | None) -> dict:

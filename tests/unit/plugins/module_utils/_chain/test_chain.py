@@ -850,3 +850,96 @@ def test_chain_result_is_plain_data(pki):
     result = _chain.build_chain(pki.leaf.cert, [pki.int2.cert, pki.int1.cert, pki.root.cert])
     assert result.prefer == "shortest" and result.fetched == [] and result.include_root is False
     assert [type(c) for c in result.certificates] == [type(pki.leaf.cert)] * 3
+
+
+# ---------------------------------------------------------------------------------------------
+# AIA fetch against hostile loopback servers: one total deadline, no redirects
+
+
+class _TricklingServer:
+    """A raw loopback TCP server that answers every connection with ``head`` and then ``drip`` one byte a second."""
+
+    def __init__(self, head: bytes, drip: bytes = b"", interval: float = 1.0) -> None:
+        import socket
+        self.head, self.drip, self.interval = head, drip, interval
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn) -> None:
+        try:
+            conn.recv(4096)
+            conn.sendall(self.head)
+            for byte in self.drip:
+                if self.stop.wait(self.interval):
+                    break
+                conn.sendall(bytes([byte]))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_http_fetch_one_total_deadline_against_a_one_byte_per_second_server(where):
+    # 1 byte/s never trips a per-read socket timeout; the fetch as a whole must still end at aia_timeout.
+    if where == "body":
+        server = _TricklingServer(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n", b"\x30" * 60)
+    else:
+        server = _TricklingServer(b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 60 + b"\r\n\r\n")
+    try:
+        started = time.monotonic()
+        with pytest.raises(CertfleetError, match=r"timed out after 3(\.0)? s"):
+            _chain.http_fetch(f"http://127.0.0.1:{server.port}/int.cer", timeout=3)
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert 2.5 < elapsed < 4.0, elapsed
+
+
+@pytest.mark.parametrize("target", ["same-host", "other-path"])
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_http_fetch_does_not_follow_redirects(pki, code, target):
+    routes = {"/secret.cer": (pki.int1.der, {})}
+    hits = []
+    location = "BASE/secret.cer" if target == "same-host" else "/secret.cer"
+
+    class Redirecting(_Handler):
+        def do_GET(self):  # noqa: N802 - http.server API
+            hits.append(self.path)
+            if self.path == "/int.cer":
+                self.send_response(code)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+    Redirecting.routes = routes
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/int.cer"
+    location = location.replace("BASE", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with pytest.raises(CertfleetError, match=rf"int\.cer: HTTP {code} redirect to .* not followed"):
+            _chain.http_fetch(url, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == ["/int.cer"]  # the redirect target was never requested

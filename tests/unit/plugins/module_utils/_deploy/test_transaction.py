@@ -245,3 +245,33 @@ def test_template_source_of_a_files_entry(item, expected):
 def test_template_source_refuses_unclear_entries(item, message):
     with pytest.raises(CertfleetError, match=message):
         tx.template_source(item)
+
+
+KEY_PEM = b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgold-secret-bytes\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize("held", [
+    KEY_PEM,
+    KEY_PEM.replace(b"PRIVATE KEY", b"RSA PRIVATE KEY"),
+    KEY_PEM.replace(b"PRIVATE KEY", b"ENCRYPTED PRIVATE KEY"),
+    b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" + KEY_PEM,  # a combined PEM
+    b"\x30\x81\x87\x02\x01\x00\x30\x13old-secret-bytes\xff\xfe",  # DER: binary, may be a key
+])
+def test_diff_never_shows_key_material_a_plain_path_held(site, held):
+    """A certificate or vhost path that held a key (paths swapped, a combined PEM, a key dropped by hand):
+    neither the replaced nor the removed content is shown, whatever the path's new role."""
+    etc = site / "etc"
+    (etc / "sites-available" / "a.conf").write_bytes(held)
+    (etc / "private" / "b.pem").write_bytes(held)
+    files = [tx.WantedFile(path=str(etc / "sites-available" / "a.conf"), content=b"new vhost\n", mode=0o644)]
+    absent = [tx.WantedAbsent(str(etc / "private" / "b.pem"))]
+    text = json.dumps(tx.diff_of(tx.plan_changes(files, [], absent)))
+    assert "old-secret-bytes" not in text and "secret-bytes" not in text and "MIGHAgEA" not in text
+    assert "new vhost" in text and "not shown" in text
+
+
+def test_diff_never_shows_key_material_in_a_plain_wanted_file(site):
+    etc = site / "etc"
+    files = [tx.WantedFile(path=str(etc / "certs" / "combined.pem"), content=KEY_PEM, mode=0o644)]
+    text = json.dumps(tx.diff_of(tx.plan_changes(files, [])))
+    assert "secret-bytes" not in text and "holds private key material, not shown" in text

@@ -262,6 +262,15 @@ def test_csv_formula_injection_escaped(subject, cell):
     assert rows[0]["days_left"] == "200"
 
 
+@pytest.mark.parametrize("lead", [" ", "  ", "\t", "\u3000", "\u00a0", "\u2003", "\u200b", "\ufeff", "\n", " \u3000\t"])
+@pytest.mark.parametrize("formula", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\uff1d1+1"])
+def test_csv_formula_injection_escaped_after_leading_whitespace(lead, formula):
+    # Spreadsheets skip leading blanks (ASCII, ideographic U+3000, NBSP, zero-width) before a formula.
+    rows = csv_rows(rendered("csv", [endpoint("x", subject=lead + formula, issuer=lead + formula, server_name=lead + formula)]))
+    for column in ("subject", "issuer", "server_name"):
+        assert rows[0][column] == "'" + lead + formula, column
+
+
 def test_csv_negative_numbers_stay_numbers():
     assert csv_rows(rendered("csv", [endpoint("x", days_left=-3)]))[0]["days_left"] == "-3"
 
@@ -537,3 +546,40 @@ def test_file_diff():
 ])
 def test_html_verdict_under_the_title(items, verdict):
     assert verdict in rendered("html", items)
+
+
+# --- DN attributes come from the certificate's name, never from splitting the joined string -------
+
+def _scanned(cn: str, issuer_cn: str, **attributes) -> dict:
+    """A cert_scan endpoint result of a real certificate (ChainAnalyzer facts through endpoint_report)."""
+    import types
+    from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils import pki_builder as pb
+
+    root = pb.make_root(issuer_cn)
+    leaf = pb.issue(pb.name(cn, **attributes), public_key=pb.make_key("ec256").public_key(), issuer_name=root.cert.subject,
+                    signing_key=root.key, signing_key_type=root.key_type, aki_key=root.key.public_key(), ca=False)
+    report = _endpoint_checks.ChainAnalyzer().analyze([leaf])
+    endpoint = types.SimpleNamespace(index=0, host="192.0.2.7", port=443, starttls=None)
+    result = types.SimpleNamespace(endpoint=endpoint, server_name=None, address="192.0.2.7", outcome="ok", message="",
+                                   protocol="TLSv1.3", cipher="X", elapsed=0.01, notes=[])
+    return dict(_endpoint_checks.endpoint_report(result, report, include_chain=False), name="evil")
+
+
+def test_prometheus_dn_labels_from_name_attributes_not_the_joined_string():
+    item = _scanned("evil.example/O=Trusted Corp", "Root/CN=Fake Root/OU=x", C="JP")
+    assert item["subject"] == "/C=JP/CN=evil.example/O=Trusted Corp"  # the joined string alone is ambiguous
+    assert item["subject_attributes"] == {"CN": "evil.example/O=Trusted Corp", "C": "JP"}
+    assert item["issuer_attributes"] == {"CN": "Root/CN=Fake Root/OU=x"}
+    labels = prom_samples(rendered("prometheus", [item]))
+    expiry = next(line for line in labels if line.startswith("x509_cert_not_after{"))
+    assert 'subject_O=""' in expiry and 'subject_O="Trusted Corp"' not in expiry
+    assert 'subject_CN="evil.example/O=Trusted Corp"' in expiry and 'subject_C="JP"' in expiry
+    assert 'issuer_CN="Root/CN=Fake Root/OU=x"' in expiry and 'issuer_OU=""' in expiry
+
+
+def test_prometheus_repeated_attributes_and_a_malformed_attribute_map():
+    item = endpoint("x", subject="/OU=a/OU=b/CN=c", subject_attributes={"OU": ["a", "b/O=z"], "CN": "c"})
+    expiry = next(line for line in prom_samples(rendered("prometheus", [item])) if line.startswith("x509_cert_not_after{"))
+    assert 'subject_OU="a,b/O=z"' in expiry and 'subject_O=""' in expiry
+    with pytest.raises(CertfleetError, match="subject_attributes must be a dict of DN attribute names to strings"):
+        rendered("prometheus", [endpoint("x", subject_attributes="/CN=x")])

@@ -379,3 +379,122 @@ def test_discovery_update_appends_and_a_second_run_adds_nothing():
     assert [d["name"] for d in yaml.safe_load(more["text"])] == ["shop-example-jp", "new-example-jp"]
     empty = _monitor.discovery_update([], plan=plan_of([]), existing_text="", header="none", resolve=no_dns)
     assert empty["changed"] is True and yaml.safe_load(empty["text"]) == []
+
+
+# --- discovery output never becomes a template --------------------------------------------
+
+def hostile_discovery(marker):
+    """A discovered file whose CN, O and issuer (so the description) are Jinja that would create ``marker``."""
+    template = "{{ lookup('pipe', 'touch %s') }}" % marker
+    results = [found("10.0.0.1", 443, "S1", subject=f"/C=JP/O={{% if true %}}x{{% endif %}}{{# c #}}/CN={template}",
+                     issuer=f"/CN={template}")]
+    definitions = _monitor.discovered_definitions(results, resolve=no_dns)
+    return template, definitions, _monitor.discovered_yaml(definitions, header="found by certfleet.tls.discover")
+
+
+def test_discovered_yaml_marks_template_text_unsafe_and_escapes_what_yaml_cannot_hold():
+    template, definitions, text = hostile_discovery("/nonexistent/x")
+    assert definitions[0]["common_name"] == template
+    lines = [line for line in text.splitlines() if "{{" in line or "{%" in line or "{#" in line]
+    assert lines and all(": !unsafe " in line for line in lines), lines
+    # every scalar that holds {{, {% or {# is !unsafe, anything else is left as it was
+    assert '\n- name: "' in text and 'mode: "monitored_only"' in text
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    assert yaml.load(text, Loader=Loader) == definitions  # noqa: S506 - SafeLoader with one more tag
+    # characters YAML cannot hold verbatim (C1 controls, line and paragraph separators, BOM) are escaped
+    odd = "a\x85b\u2028c\u2029d\ufeffe\x7ff\x9fg"
+    strange = _monitor.discovered_yaml([dict(definitions[0], common_name=odd, organization_name="{{x}}\u2028")])
+    assert yaml.load(strange, Loader=Loader)[0]["common_name"] == odd  # noqa: S506
+    assert yaml.load(strange, Loader=Loader)[0]["organization_name"] == "{{x}}\u2028"  # noqa: S506
+
+
+def test_discovered_file_pasted_into_group_vars_and_read_back_by_the_role_runs_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "pwned"
+    template, definitions, text = hostile_discovery(marker)
+    update = _monitor.discovery_update([], plan=plan_of([]), existing_text=text, resolve=no_dns)
+    assert update["text"] == text
+    (tmp_path / "discovered.yml").write_text(text)
+    # "ready to paste into certfleet_certificates": the list under the variable, in group_vars
+    (tmp_path / "group_vars").mkdir()
+    body = "".join(f"  {line}\n" for line in text.splitlines()[1:])
+    (tmp_path / "group_vars" / "all.yml").write_text("---\ncertfleet_certificates:\n" + body)
+    (tmp_path / "hosts").write_text("localhost ansible_connection=local\n")
+    # the role reads the file back the way roles/cert_monitor does (file lookup | discovered_file), then
+    # hands the values on through set_fact and module arguments
+    (tmp_path / "play.yml").write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.set_fact:
+        discovered: "{{ lookup('ansible.builtin.file', playbook_dir ~ '/discovered.yml') | certfleet.tls.discovered_file }}"
+    - ansible.builtin.set_fact:
+        again: "{{ discovered | map(attribute='common_name') | list }}"
+        plan: "{{ [] | certfleet.tls.monitor_targets(playbook_dir ~ '/store', discovered=discovered) }}"
+    - ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/out.json"
+        content: "{{ {'pasted': certfleet_certificates, 'read': discovered, 'again': again,
+                      'cn': certfleet_certificates[0].common_name ~ '',
+                      'expected': plan.targets[0].expected_subject} | to_json }}"
+""")
+    from ansible_collections.certfleet.tls.tests.collection_link import collections_root
+
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_root()), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), ANSIBLE_HOME=str(tmp_path / "ansible-home"))
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    done = subprocess.run([str(binary), "-i", "hosts", "play.yml", "-e", f"ansible_python_interpreter={sys.executable}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not marker.exists(), "a scanned value was templated and ran a command on the controller"
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["pasted"] == definitions and out["read"] == definitions
+    assert out["again"] == [template] and out["cn"] == template
+    assert out["expected"]["CN"] == template
+
+
+def test_roles_read_the_discovered_file_with_the_unsafe_aware_filter_not_from_yaml():
+    from pathlib import Path
+    tasks = Path(__file__).resolve().parents[5] / "roles" / "cert_monitor" / "tasks"
+    text = (tasks / "main.yml").read_text() + (tasks / "discover.yml").read_text()
+    assert "from_yaml" not in text and text.count("certfleet.tls.discovered_file") == 2
+
+
+@pytest.mark.parametrize("text, expected", [
+    (None, []), ("", []), ("---\n[]\n", []), ("---\n# only a comment\n", []),
+    ('- name: "a"\n  common_name: !unsafe "{{ x }}"\n', [{"name": "a", "common_name": "{{ x }}"}]),
+])
+def test_load_discovered(text, expected):
+    assert _monitor.load_discovered(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("- a: [\n", "discovered-certificates file: not valid YAML at line 2"),
+    ("a: 1\n", "must be a YAML list of certificate definitions"),
+    ("- 1\n", "must be a YAML list of certificate definitions"),
+    ("- !!python/object:os.system {}\n", "not valid YAML"),
+])
+def test_load_discovered_errors(text, message):
+    with pytest.raises(CertfleetError, match=message):
+        _monitor.load_discovered(text)
+
+
+def test_discovered_definitions_take_the_subject_attributes_not_the_joined_string():
+    # CN "evil.example/O=Trusted Corp, C=JP": the joined string reads as CN evil.example, O Trusted Corp
+    results = [found("10.0.0.1", 443, "S1", subject="/C=JP/CN=evil.example/O=Trusted Corp",
+                     subject_attributes={"C": "JP", "CN": "evil.example/O=Trusted Corp"})]
+    [definition] = _monitor.discovered_definitions(results, resolve=no_dns)
+    assert (definition["common_name"], definition["organization_name"], definition["country_name"]) == (
+        "evil.example/O=Trusted Corp", None, "JP")
+    assert definition["endpoints"] == [{"host": "10.0.0.1", "port": 443}]  # no usable SNI in that CN
+    plan = plan_of([], discovered=[definition])
+    assert plan["targets"][0]["expected_subject"] == {"CN": "evil.example/O=Trusted Corp", "C": "JP"}
+    repeated = [found("10.0.0.2", 443, "S2", subject="/CN=a/CN=b", subject_attributes={"CN": ["a.example", "b"]})]
+    assert _monitor.discovered_definitions(repeated, resolve=no_dns)[0]["common_name"] == "a.example"

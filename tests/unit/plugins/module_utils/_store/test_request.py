@@ -107,3 +107,34 @@ def test_passphrase_required(tmp_path):
 def test_unknown_definition_keys_warn(tmp_path):
     result = request(tmp_path, definitions=[dict(DEFINITIONS[1], comon_name="typo")])
     assert result["warnings"] == ["api: unknown key 'comon_name' ignored"]
+
+
+NEW_ONLY = [{"name": "shop", "common_name": "shop.example.co.jp", "key": {"type": "ECC"}, "issuer": {"profile": "cabf"}}]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_run_with_only_new_definitions_checks_the_passphrase_on_an_existing_key(tmp_path, check_mode):
+    request(tmp_path)
+    with pytest.raises(CertfleetError, match="passphrase: the store passphrase does not open (api|www)/key.pem, an existing "
+                                             "key of the store .*no new key was written"):
+        request(tmp_path, definitions=NEW_ONLY, passphrase="store-pas", check_mode=check_mode)
+    assert not (tmp_path / "certs" / "shop").exists()
+
+
+def test_a_run_with_only_new_definitions_and_the_right_passphrase_writes_them(tmp_path):
+    request(tmp_path)
+    result = request(tmp_path, definitions=NEW_ONLY)
+    assert result["certificates"][0]["actions"] == ["key generated", "csr generated"]
+    assert (tmp_path / "certs" / "shop" / "key.pem").is_file()
+
+
+def test_a_damaged_existing_key_does_not_block_new_definitions_but_a_good_one_is_still_checked(tmp_path):
+    request(tmp_path)
+    (tmp_path / "certs" / "api" / "key.pem").write_bytes(b"not a key\n")  # sorted first: passed over
+    with pytest.raises(CertfleetError, match="does not open www/key.pem"):
+        request(tmp_path, definitions=NEW_ONLY, passphrase="store-pas")
+    assert request(tmp_path, definitions=NEW_ONLY)["changed"]
+
+
+def test_a_new_store_takes_the_passphrase_of_its_first_run(tmp_path):
+    assert request(tmp_path / "new", definitions=NEW_ONLY, passphrase="any-first-pass")["changed"]
