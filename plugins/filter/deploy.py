@@ -26,6 +26,13 @@ def deploy_failed_events(sites, host, message, ports=True):
     return _results.deploy_failed_events(plain(sites), host=str(host), message=str(message), ports=bool(ports))
 
 
+def deploy_host_failure(failure, unreachable_before=False, gone=False, deadline_over=False, deadline=None):
+    """The message of a host whose deploy step failed: first contact, deadline, gone during the deploy, or the step's own."""
+    return _results.host_failure(None if failure in (None, "") else str(failure), unreachable_before=bool(unreachable_before),
+                                 gone=bool(gone), deadline_over=bool(deadline_over),
+                                 deadline=None if deadline is None else int(deadline))
+
+
 def deploy_table(hostnames, hostvars):
     """The fleet table (text, a line a site) from the certfleet_deploy_result of each host among hostnames."""
     results = []
@@ -40,5 +47,5 @@ class FilterModule:
     """certfleet.tls filters shared by the deployment roles and playbooks."""
 
     def filters(self):
-        functions = (deploy_result, deploy_events, deploy_failed_events, deploy_table)
+        functions = (deploy_result, deploy_events, deploy_failed_events, deploy_host_failure, deploy_table)
         return {function.__name__: certfleet_filter(function) for function in functions}

@@ -66,7 +66,11 @@ options:
   trusted_ca_sets:
     description:
       - Named trusted CA sets - each a dict with C(system) (include the operating system bundle,
-        default V(true)) and C(certificates) (paths or PEM text of user-defined CAs).
+        default V(true)), C(certificates) (paths or PEM text of user-defined CAs) and C(revocation_lists)
+        (paths to DER or PEM CRLs, or PEM text, for example the private CA's C(crl.der) in the store).
+      - A leaf or intermediate on a CRL of its set makes the C(revocation) check V(critical) (RV(endpoints[].trusted)
+        false, RV(endpoints[].revoked) true), for lifecycle_managed targets too; a CRL past its nextUpdate warns.
+        A CRL issued by a CA of the set must carry that CA's signature.
       - A set called V(default) (the system bundle) always exists unless redefined here.
     type: dict
     default: {}
@@ -316,7 +320,10 @@ endpoints:
       description: Presented in issuing order without extras.
       type: bool
     trusted:
-      description: Validates up to the trusted CA set; null when not checked (lifecycle_managed).
+      description: Validates up to the trusted CA set; null when not checked (lifecycle_managed); false when revoked.
+      type: bool
+    revoked:
+      description: The leaf or an intermediate is on a CRL of the trusted CA set; null when no CRL of it covers them.
       type: bool
     hostname_ok:
       description: Name matches; null when not checked.

@@ -37,9 +37,14 @@ extends_documentation_fragment:
   - certfleet.tls.attributes
 options:
   state:
-    description: V(present) deploys; V(rollback) restores the files of O(transaction).
+    description:
+      - V(present) deploys; V(rollback) restores the files of O(transaction); V(commit) marks O(transaction) finished
+        once its files were tested, reloaded and checked.
+      - With V(present), the host's deploy lock (C(deploy.lock) in O(transaction_dir)) is taken before anything is read
+        and held from the first write until V(commit) or V(rollback); every transaction a previous run left unfinished
+        (killed between writing and commit) is rolled back first, and RV(recovered) lists them.
     type: str
-    choices: [present, rollback]
+    choices: [present, rollback, commit]
     default: present
   store_path:
     description: Certificate store on the controller. Required with O(certificates).
@@ -130,12 +135,28 @@ options:
     type: path
     default: /var/lib/certfleet/transactions
   transaction:
-    description: Id of the transaction to roll back (RV(transaction) of the deploying task).
+    description: Id of the transaction to roll back or commit (RV(transaction) of the deploying task).
     type: str
   keep:
     description: Transactions kept on the host.
     type: int
     default: 5
+  lock_wait:
+    description:
+      - Seconds to wait for the deploy lock of another run that is alive; then the task fails naming the holder.
+      - A lock of a C(ansible-playbook) run on this controller that is gone (killed) is taken over at once.
+    type: int
+    default: 300
+  lock_stale:
+    description: A lock older than this many seconds (its holder on another controller never finished) is taken over.
+    type: int
+    default: 3600
+  lock_owner:
+    description: The run taking the lock (controller, C(ansible-playbook) pid and its start time); set by the action plugin.
+    type: dict
+  takeover:
+    description: Token of a lock whose run the action plugin found gone; set by the action plugin.
+    type: str
 seealso:
   - module: certfleet.tls.cert_chain
   - name: The apache_ssl role
@@ -170,6 +191,26 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+recovered:
+  description: Unfinished transactions of an earlier run that were rolled back before this one (state=present).
+  returned: state=present
+  type: list
+  elements: dict
+  contains:
+    transaction:
+      description: Its id.
+      type: str
+    state:
+      description: The state it was left in (V(prepared) or V(applied)).
+      type: str
+    restored:
+      description: Paths put back.
+      type: list
+      elements: str
+lock_holder:
+  description: The lock record of the run that holds the host (when the lock could not be taken).
+  returned: failure
+  type: dict
 transaction:
   description: Id of the transaction that was applied (null when nothing changed or in check mode).
   returned: always
@@ -235,31 +276,59 @@ def _wanted(params: dict) -> tuple[list, list, list]:
 
 
 def run(module: AnsibleModule) -> dict:
-    """Plan, then (unless in check mode) apply or roll back; raises CertfleetError."""
+    """Plan, then (unless in check mode) apply, commit or roll back; raises CertfleetError."""
     params = module.params
+    directory = params["transaction_dir"]
+    if params["state"] in ("rollback", "commit") and not params["transaction"]:
+        raise CertfleetError(f"state={params['state']} needs transaction")
     if params["state"] == "rollback":
-        if not params["transaction"]:
-            raise CertfleetError("state=rollback needs transaction")
         if module.check_mode:
-            paths = _transaction.rollback_plan(params["transaction_dir"], params["transaction"])
+            paths = _transaction.rollback_plan(directory, params["transaction"])
         else:
-            paths = _transaction.rollback(params["transaction_dir"], params["transaction"])
+            paths = _transaction.rollback(directory, params["transaction"])
         return {"changed": bool(paths), "changed_files": paths, "transaction": params["transaction"]}
+    if params["state"] == "commit":
+        committed = False if module.check_mode else _transaction.commit(directory, params["transaction"])
+        return {"changed": committed, "changed_files": [], "transaction": params["transaction"]}
     files, links, absent = _wanted(params)
-    plan = _transaction.plan_changes(files, links, absent)
+    if module.check_mode:
+        return _planned(module, _transaction.plan_changes(files, links, absent), recovered=[])
+    # The lock comes first: what is on disk is only stable while no other deployment writes, and a
+    # transaction left unfinished (a run killed between writing and commit) is rolled back under it.
+    transaction_id = _transaction.new_transaction_id()
+    _transaction.acquire_lock(directory, transaction_id=transaction_id, owner=params["lock_owner"],
+                              takeover=params["takeover"], stale_after=params["lock_stale"])
+    try:
+        recovered = _transaction.recover(directory)
+        plan = _transaction.plan_changes(files, links, absent)
+        result = _planned(module, plan, recovered=recovered)
+        if plan.changed:
+            result["transaction"] = _transaction.apply_plan(plan, transaction_dir=directory, keep=params["keep"],
+                                                            transaction_id=transaction_id)
+    except BaseException:
+        _transaction.release_lock(directory, transaction_id)
+        raise
+    if not result["changed"]:
+        _transaction.release_lock(directory, transaction_id)
+        # a rolled-back unfinished transaction changed the host even when nothing new is written
+        result["changed"] = any(item["restored"] for item in recovered)
+        result["recovered_only"] = result["changed"]
+    return result
+
+
+def _planned(module: AnsibleModule, plan, *, recovered: list) -> dict:
     result = {"changed": plan.changed, "changed_files": [change.path for change in plan.changes],
-              "reasons": {change.path: change.reasons for change in plan.changes}, "transaction": None}
+              "reasons": {change.path: change.reasons for change in plan.changes}, "transaction": None,
+              "recovered": recovered}
     if module._diff and plan.changed:
         result["diff"] = _transaction.diff_of(plan)
-    if plan.changed and not module.check_mode:
-        result["transaction"] = _transaction.apply_plan(plan, transaction_dir=params["transaction_dir"], keep=params["keep"])
     return result
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", choices=["present", "rollback"], default="present"),
+            state=dict(type="str", choices=["present", "rollback", "commit"], default="present"),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 content=dict(type="str", no_log=True),
@@ -282,6 +351,10 @@ def main():
             transaction_dir=dict(type="path", default="/var/lib/certfleet/transactions"),
             transaction=dict(type="str"),
             keep=dict(type="int", default=_transaction.DEFAULT_KEEP),
+            lock_wait=dict(type="int", default=300),
+            lock_owner=dict(type="dict"),
+            takeover=dict(type="str"),
+            lock_stale=dict(type="int", default=_transaction.DEFAULT_LOCK_STALE),
             # handled by the action plugin on the controller; accepted here so the documented options validate
             store_path=dict(type="path"),
             passphrase=dict(type="str", no_log=True),
@@ -294,6 +367,8 @@ def main():
                              "(its action plugin), not as a bare module")
     try:
         result = run(module)
+    except _transaction.LockHeld as exc:
+        module.fail_json(msg=str(exc), lock_held=True, lock_holder=exc.holder)
     except CertfleetError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

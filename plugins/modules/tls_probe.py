@@ -71,6 +71,15 @@ options:
     description: Include the operating system's CA bundle in the trusted CA set.
     type: bool
     default: true
+  revocation_lists:
+    description:
+      - Certificate revocation lists (paths to DER or PEM files, or PEM text), for example the private CA's
+        C(crl.der) from the store (P(certfleet.tls.store_path#lookup)). A leaf or intermediate on one of them makes the
+        C(revocation) check V(critical) (and RV(trusted) false); a CRL past its nextUpdate makes it a V(warning).
+      - A CRL issued by a CA of the trusted set must carry that CA's signature.
+    type: list
+    elements: str
+    default: []
   check_hostname:
     description: Check that O(server_name) (or O(host)) is in the leaf's subjectAltName (wildcards per RFC 6125, IP SANs).
     type: bool
@@ -92,8 +101,8 @@ options:
     type: list
     elements: str
     choices: [connect, expiry, chain_complete, chain_order, trust, hostname, subject, fingerprint, key_size, signature,
-              validity_period, self_signed, intermediate_expiry]
-    default: [connect, fingerprint, chain_complete, trust, hostname, expiry]
+              validity_period, self_signed, intermediate_expiry, revocation]
+    default: [connect, fingerprint, chain_complete, trust, hostname, expiry, revocation]
 notes:
   - Nothing is verified during the handshake itself (the probe must see broken and legacy servers too, including SHA-1
     and 1024-bit RSA); the checks judge the chain afterwards.
@@ -249,7 +258,11 @@ chain_order_ok:
   returned: always
   type: bool
 trusted:
-  description: Whether the chain validates up to the trusted CA set.
+  description: Whether the chain validates up to the trusted CA set (false when a certificate of it is revoked).
+  returned: always
+  type: bool
+revoked:
+  description: Whether the leaf or an intermediate is on a CRL of O(revocation_lists); null when no CRL covers them.
   returned: always
   type: bool
 hostname_ok:
@@ -266,7 +279,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._scan import tls as 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
 
 CHECK_NAMES = sorted(_endpoint_checks.CHECKS)
-DEFAULT_FAIL_ON = ["connect", "fingerprint", "chain_complete", "trust", "hostname", "expiry"]
+DEFAULT_FAIL_ON = ["connect", "fingerprint", "chain_complete", "trust", "hostname", "expiry", "revocation"]
 
 
 def probe(params: dict) -> dict:
@@ -278,7 +291,10 @@ def probe(params: dict) -> dict:
     trust = None
     if names:
         trust = _endpoint_checks.TrustStore.load(name="+".join(names), system=params["system_trust"],
-                                                 certificates=params["trust_bundle"])
+                                                 certificates=params["trust_bundle"],
+                                                 revocation_lists=params["revocation_lists"])
+    elif params["revocation_lists"]:
+        raise _endpoint_checks.CertfleetError("revocation_lists needs a trusted CA set: system_trust and/or trust_bundle")
     hostname = None
     if params["check_hostname"]:
         hostname = endpoint.server_name or endpoint.host
@@ -311,6 +327,7 @@ def main():
             expected_subject=dict(type="dict"),
             trust_bundle=dict(type="list", elements="str", default=[]),
             system_trust=dict(type="bool", default=True),
+            revocation_lists=dict(type="list", elements="str", default=[]),
             check_hostname=dict(type="bool", default=True),
             min_days_valid=dict(type="int", default=14),
             warning_days=dict(type="int"),

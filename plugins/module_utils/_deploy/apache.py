@@ -12,6 +12,7 @@ SureServer installation guide for Apache + mod_ssl gives both forms).
 
 from __future__ import annotations
 
+import os
 import re
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.network import check_port
@@ -333,14 +334,21 @@ def _joiner(sample: str):
 
 
 def _trusted_ca_sets(definitions: dict, *, store_path: str) -> tuple[dict, dict]:
-    """The deploy check trusts the system bundle, plus the store's root for private-CA definitions."""
+    """The deploy check trusts the system bundle, plus the store's root for private-CA definitions.
+
+    A private-CA definition's set carries the CA's CRL from the store (when the CA has written
+    one), so a served certificate the CA has revoked fails the check (``revocation``).
+    """
     sets, set_of = {}, {}
     for name, definition in definitions.items():
         issuer = definition.get("issuer") if isinstance(definition.get("issuer"), dict) else {}
         explicit = definition.get("trusted_ca_set")
         if issuer.get("provider") == "private_ca" and issuer.get("ca"):
             set_name = f"private_ca_{issuer['ca']}"
+            crl = layout.ca_path(store_path, issuer["ca"], "crl")
             sets[set_name] = {"system": False, "certificates": [layout.ca_path(store_path, issuer["ca"], "root")]}
+            if os.path.isfile(crl):
+                sets[set_name]["revocation_lists"] = [crl]
             set_of[name] = set_name
         else:
             set_of[name] = explicit or "default"
@@ -366,7 +374,9 @@ def deploy_check(endpoints, *, min_days: int = 0) -> list[dict]:
                 problems.append(_check_message(endpoint, "chain_complete", "the chain is incomplete"))
             if endpoint.get("chain_order_ok") is False:
                 problems.append(_check_message(endpoint, "chain_order", "the chain is out of order"))
-            if endpoint.get("trusted") is False:
+            if endpoint.get("revoked") is True:
+                problems.append(_check_message(endpoint, "revocation", "revoked"))
+            if endpoint.get("trusted") is False and endpoint.get("revoked") is not True:
                 problems.append(_check_message(endpoint, "trust", "not trusted"))
             if endpoint.get("hostname_ok") is False:
                 problems.append(_check_message(endpoint, "hostname", "the name does not match"))

@@ -89,6 +89,24 @@ def deploy_failed_events(sites: list | None, *, host: str, message: str, ports: 
     return events
 
 
+def host_failure(failure: str | None, *, unreachable_before: bool = False, gone: bool = False,
+                 deadline_over: bool = False, deadline: int | None = None) -> str:
+    """The summary's and the history's words for a host whose deploy step failed, the cause first.
+
+    unreachable_before: the first contact failed (nothing was attempted); deadline_over: the host's
+    deploy step ran out of its ``deadline`` seconds; gone: the host stopped answering during its deploy.
+    failure: the step's own message (the role's result, or the failed task's).
+    """
+    text = failure or "no answer"
+    if unreachable_before:
+        return f"host unreachable: {text}"
+    if deadline_over:
+        return f"deadline of {deadline} s (certfleet_deploy_host_timeout) exceeded: {text}"
+    if gone:
+        return f"host unreachable during its deploy: {text}"
+    return text
+
+
 def _yes_no(value) -> str:
     return {True: "yes", False: "NO"}.get(value, "-")
 

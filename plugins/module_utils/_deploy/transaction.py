@@ -10,6 +10,13 @@ A transaction is a directory ``<transaction_dir>/<id>/`` holding ``manifest.json
 of every file it replaces. The manifest is written *before* the first change, so even a run
 killed half-way can be rolled back; files are written through a 0600 temporary file in the
 target directory and renamed into place, so no reader ever sees half a key or half a vhost.
+
+States of a transaction: ``prepared`` (manifest and backups saved, files being written) ->
+``applied`` (every file on disk, not yet proved) -> ``committed`` (configuration test, reload and
+deploy check passed: ``commit``), or ``rolled_back``. Only a committed transaction is finished. A host
+lock (``deploy.lock`` in the transaction directory) is held from the first write until commit or
+rollback; whoever takes the lock next rolls back every transaction left prepared or applied (a run
+killed half-way) before planning its own, so an interrupted deployment is never taken for a finished one.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import re
 import secrets
 import shutil
 import stat
+import time
 from dataclasses import dataclass, field
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import write_file_atomic
@@ -32,6 +40,12 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
 MANIFEST = "manifest.json"
 TRANSACTION_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}\Z")
 DEFAULT_KEEP = 5
+LOCK = "deploy.lock"
+# Manifests from before the commit step said "applied" for a finished transaction: only this version's
+# prepared / applied transactions are unfinished.
+MANIFEST_VERSION = 2
+UNFINISHED = ("prepared", "applied")
+DEFAULT_LOCK_STALE = 3600
 # Keys of a ``files`` entry that only the controller (the deploy_files action) reads.
 TEMPLATE_KEYS = ("template", "template_vars")
 
@@ -331,16 +345,18 @@ def _apply(change: Change) -> None:
     os.chmod(change.path, wanted.mode)
 
 
-def apply_plan(plan: Plan, *, transaction_dir: str, keep: int = DEFAULT_KEEP, now: datetime.datetime | None = None) -> str:
-    """Save what the plan replaces, then make every change; on any error put everything back. Returns the id."""
-    transaction_id = new_transaction_id(now)
+def apply_plan(plan: Plan, *, transaction_dir: str, keep: int = DEFAULT_KEEP, now: datetime.datetime | None = None,
+               transaction_id: str | None = None) -> str:
+    """Save what the plan replaces, then make every change; on any error put everything back. Returns the id.
+    The transaction ends ``applied``: ``commit`` finishes it once the files are proved to work."""
+    transaction_id = transaction_id or new_transaction_id(now)
     directory = os.path.join(transaction_dir, transaction_id)
     try:
         os.makedirs(transaction_dir, mode=0o700, exist_ok=True)
         os.mkdir(directory, 0o700)
     except OSError as exc:
         raise CertfleetError(f"transaction_dir: cannot create '{directory}' ({exc.strerror})") from None
-    manifest = {"id": transaction_id, "state": "prepared", "entries": []}
+    manifest = {"id": transaction_id, "state": "prepared", "version": MANIFEST_VERSION, "entries": []}
     for number, change in enumerate(plan.changes):
         manifest["entries"].append(_entry_for(change, number, directory))
     _write_manifest(directory, manifest)
@@ -446,7 +462,141 @@ def rollback(transaction_dir: str, transaction_id: str) -> list[str]:
         raise CertfleetError(f"rollback of {transaction_id} failed at {exc.filename} ({exc.strerror})") from None
     manifest["state"] = "rolled_back"
     _write_manifest(directory, manifest)
+    release_lock(transaction_dir, transaction_id)
     return restored
+
+
+def commit(transaction_dir: str, transaction_id: str) -> bool:
+    """Mark an applied transaction finished (its files were tested, reloaded and checked) and release the host lock.
+    True when the state changed; committing twice changes nothing."""
+    directory, manifest = load_manifest(transaction_dir, transaction_id)
+    state = manifest.get("state")
+    if state == "committed":
+        release_lock(transaction_dir, transaction_id)
+        return False
+    if state != "applied":
+        raise CertfleetError(f"transaction {transaction_id} is {state}, it cannot be committed (rolled back by a later "
+                             f"run that found it unfinished?)")
+    manifest["state"] = "committed"
+    _write_manifest(directory, manifest)
+    release_lock(transaction_dir, transaction_id)
+    return True
+
+
+def unfinished_transactions(transaction_dir: str) -> list[str]:
+    """Ids of the transactions left prepared or applied (never committed nor rolled back), newest first."""
+    try:
+        names = sorted((name for name in os.listdir(transaction_dir) if TRANSACTION_ID_PATTERN.fullmatch(name)),
+                       reverse=True)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        try:
+            _directory, manifest = load_manifest(transaction_dir, name)
+        except CertfleetError:
+            continue
+        if manifest.get("version") == MANIFEST_VERSION and manifest.get("state") in UNFINISHED:
+            found.append(name)
+    return found
+
+
+def recover(transaction_dir: str) -> list[dict]:
+    """Roll back every unfinished transaction, newest first (call it holding the lock): a run killed between
+    writing and commit left files that were never tested, reloaded or checked. Returns what was done."""
+    recovered = []
+    for transaction_id in unfinished_transactions(transaction_dir):
+        directory, manifest = load_manifest(transaction_dir, transaction_id)
+        state = manifest.get("state")
+        try:
+            restored = _restore_entries(manifest["entries"], directory)
+        except OSError as exc:
+            raise CertfleetError(f"unfinished transaction {transaction_id} ({state}) could not be rolled back at "
+                                 f"{exc.filename} ({exc.strerror}); nothing new was written") from None
+        manifest.update(state="rolled_back", abandoned=state)
+        _write_manifest(directory, manifest)
+        recovered.append({"transaction": transaction_id, "state": state, "restored": restored})
+    return recovered
+
+
+class LockHeld(CertfleetError):
+    """The host lock belongs to another deployment; ``holder`` is its lock record."""
+
+    def __init__(self, holder: dict):
+        self.holder = holder
+        super().__init__(describe_holder(holder))
+
+
+def describe_holder(holder: dict) -> str:
+    owner = holder.get("owner") or {}
+    since = holder.get("since")
+    when = (datetime.datetime.fromtimestamp(since, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if isinstance(since, (int, float)) else "?")
+    age = f", {int(time.time() - since)} s ago" if isinstance(since, (int, float)) else ""
+    return (f"the deploy lock of this host is held by transaction {holder.get('transaction') or '?'} of "
+            f"ansible-playbook pid {owner.get('pid', '?')} on {owner.get('controller', '?')} since {when}{age}")
+
+
+def _read_lock(path: str) -> dict | None:
+    try:
+        with open(path, "rb") as handle:
+            record = json.loads(handle.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        # half-written or foreign: judged by its age alone
+        try:
+            record = {"token": None, "since": os.lstat(path).st_mtime}
+        except FileNotFoundError:
+            return None
+    return record
+
+
+def acquire_lock(transaction_dir: str, *, transaction_id: str, owner: dict | None, takeover: str | None = None,
+                 stale_after: int = DEFAULT_LOCK_STALE) -> dict:
+    """Take the host lock for ``transaction_id``. Re-entrant for the same owner (one ansible-playbook run);
+    a lock whose token is ``takeover`` (its run is gone, judged on the controller) or older than
+    ``stale_after`` seconds is taken over. Raises LockHeld otherwise. Returns the lock record."""
+    try:
+        os.makedirs(transaction_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise CertfleetError(f"transaction_dir: cannot create '{transaction_dir}' ({exc.strerror})") from None
+    path = os.path.join(transaction_dir, LOCK)
+    record = {"token": secrets.token_hex(8), "transaction": transaction_id, "owner": owner or None,
+              "since": time.time(), "host_pid": os.getpid()}
+    data = (json.dumps(record, sort_keys=True) + "\n").encode()
+    for _attempt in range(3):
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            holder = _read_lock(path)
+            if holder is None:
+                continue
+            since = holder.get("since")
+            if not ((owner and holder.get("owner") == owner)
+                    or (takeover and holder.get("token") == takeover)
+                    or not isinstance(since, (int, float)) or time.time() - since > stale_after):
+                raise LockHeld(holder) from None
+            write_file_atomic(path, data, option="transaction_dir")
+            if (_read_lock(path) or {}).get("token") != record["token"]:
+                continue  # another run took it over at the same moment
+            return record
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        return record
+    raise LockHeld(_read_lock(path) or {})
+
+
+def release_lock(transaction_dir: str, transaction_id: str) -> bool:
+    """Remove the host lock when it belongs to ``transaction_id``."""
+    path = os.path.join(transaction_dir, LOCK)
+    holder = _read_lock(path)
+    if holder is not None and holder.get("transaction") == transaction_id:
+        os.unlink(path)
+        return True
+    return False
 
 
 def prune_transactions(transaction_dir: str, *, keep: int = DEFAULT_KEEP) -> list[str]:

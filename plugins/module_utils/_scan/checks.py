@@ -64,6 +64,8 @@ CHECKS = {
     "validity_period": "leaf validity no longer than max_validity_days (398, CA/Browser Forum)",
     "self_signed": "the leaf is not self-signed",
     "intermediate_expiry": "no intermediate expires before the leaf (critical when already expired)",
+    "revocation": "the leaf and the intermediates are not on a CRL of the trusted CA set (revocation_lists; critical when "
+                  "revoked, a warning when the CRL is past its nextUpdate)",
 }
 DEFAULT_WARNING_DAYS = 30
 DEFAULT_CRITICAL_DAYS = 14
@@ -208,10 +210,12 @@ class TrustStore:
     """A named trusted CA set: system CAs and/or user PEMs, indexed for quick anchor lookup."""
 
     def __init__(self, certificates: Iterable, *, name: str = "default", sources: Iterable[str] = (),
-                 warnings: Iterable[str] = ()) -> None:
+                 warnings: Iterable[str] = (), revocation_lists: Iterable = ()) -> None:
         self.name = name
         self.sources = list(sources)
         self.warnings = list(warnings)
+        # issuer name (DER) -> the revocation lists of that issuer: (CRL, source)
+        self.revocation: dict[bytes, list] = {}
         self.anchors: list = []
         self._by_cn: dict[str, list] = {}
         seen = set()
@@ -223,7 +227,36 @@ class TrustStore:
             seen.add(digest)
             self.anchors.append(sourced)
             self._by_cn.setdefault(_cn_key(sourced.certificate.subject), []).append((sourced, digest))
-        self.ident = hashlib.sha256(b"".join(sorted(seen))).hexdigest()
+        crl_digests = []
+        for crl, source in revocation_lists:
+            self._add_crl(crl, source)
+            crl_digests.append(hashlib.sha256(crl.public_bytes(serialization.Encoding.DER)).digest())
+        self.ident = hashlib.sha256(b"".join(sorted(seen)) + b"".join(sorted(crl_digests))).hexdigest()
+
+    def _add_crl(self, crl, source: str) -> None:
+        """Keep a CRL; one issued by an anchor of this set must carry that anchor's valid signature."""
+        issuers = [anchor.certificate for anchor in self.anchors if anchor.certificate.subject == crl.issuer]
+        if issuers and not any(_crl_signed_by(crl, issuer) for issuer in issuers):
+            raise CertfleetError(f"trusted CA set {self.name}: the revocation list {source} claims to be issued by "
+                                 f"{name_to_string(crl.issuer)} but is not signed by that CA of the set")
+        self.revocation.setdefault(crl.issuer.public_bytes(), []).append((crl, source))
+
+    def revoked(self, certificate) -> tuple[bool | None, str, bool]:
+        """(revoked, message, stale) of one certificate from this set's CRLs of its issuer; None when none covers it."""
+        lists = self.revocation.get(certificate.issuer.public_bytes())
+        if not lists:
+            return None, "", False
+        subject = name_to_string(certificate.subject) or "<empty subject>"
+        stale = False
+        now = utc_now()
+        for crl, source in lists:
+            entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+            if entry is not None:
+                return True, (f"{subject} (serial {certificate.serial_number:X}) was revoked by {name_to_string(crl.issuer)} "
+                              f"on {iso(entry.revocation_date_utc)} (CRL {source})"), False
+            next_update = crl.next_update_utc
+            stale = stale or (next_update is not None and next_update < now)
+        return False, f"{subject} is not on the CRL of {name_to_string(certificate.issuer)}", stale
 
     def __len__(self) -> int:
         return len(self.anchors)
@@ -238,8 +271,12 @@ class TrustStore:
 
     @classmethod
     def load(cls, *, name: str = "default", system: bool = True, certificates: Iterable = (),
-             system_path: str | None = None) -> TrustStore:
-        """From the system bundle (when ``system``) plus user items: PEM/DER bytes or file paths."""
+             system_path: str | None = None, revocation_lists: Iterable = ()) -> TrustStore:
+        """From the system bundle (when ``system``) plus user items: PEM/DER bytes or file paths.
+
+        revocation_lists: CRLs (file paths, PEM text or DER / PEM bytes) whose entries make the
+        ``revocation`` check critical; a CRL of one of the set's anchors must carry its signature.
+        """
         items = []
         sources = []
         warnings = []
@@ -262,7 +299,35 @@ class TrustStore:
             sources.append(source)
         if not items:
             raise CertfleetError(f"trusted CA set {name} is empty: give system: true or certificates")
-        return cls(items, name=name, sources=sources, warnings=warnings)
+        crls = []
+        for number, entry in enumerate(revocation_lists or (), start=1):
+            if isinstance(entry, bytes):
+                data, source = entry, f"{name} CRL #{number}"
+            elif isinstance(entry, str) and "-----BEGIN" in entry:
+                data, source = entry.encode("utf-8"), f"{name} CRL #{number}"
+            elif isinstance(entry, str):
+                data, source = _read(entry, what=f"trusted CA set {name}: revocation list"), entry
+            else:
+                raise CertfleetError(f"trusted CA set {name}: revocation list {number} must be a path or PEM text")
+            crls.append((load_crl(data, source=source), source))
+        return cls(items, name=name, sources=sources, warnings=warnings, revocation_lists=crls)
+
+
+def load_crl(data: bytes, *, source: str):
+    """One CRL from DER or PEM bytes (a clear error otherwise)."""
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise CertfleetError(f"{source}: not a certificate revocation list (DER or PEM): {exc}") from None
+
+
+def _crl_signed_by(crl, issuer) -> bool:
+    try:
+        return crl.is_signature_valid(issuer.public_key())
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return False
 
 
 def _read(path: str, *, what: str) -> bytes:
@@ -709,6 +774,15 @@ class ChainAnalyzer:
         else:
             facts["trusted"] = None
 
+        revocation = self._revocation_check(certificates, path, expect.trust)
+        facts["revoked"] = None
+        if revocation is not None:
+            checks.append(revocation)
+            facts["revoked"] = revocation.status == "critical"
+            if facts["revoked"]:
+                # a revoked certificate is not trusted, whatever the path validation found
+                facts["trusted"] = False
+
         if expect.hostname:
             checks.append(check_hostname(leaf, expect.hostname, san=sans))
             facts["hostname_ok"] = checks[-1].status == "ok"
@@ -743,6 +817,24 @@ class ChainAnalyzer:
 
         facts.update(key_type=kind, key_bits=bits, signature_hash=leaf_hash)
         return ChainReport(checks, worst(check.status for check in checks), facts, chain)
+
+    @staticmethod
+    def _revocation_check(certificates: list, path: list[int], trust: TrustStore | None) -> Check | None:
+        """Critical when the leaf or a CA on its path is on a CRL of the trusted CA set; None when no CRL covers them."""
+        if trust is None or not trust.revocation:
+            return None
+        verdicts = [trust.revoked(certificates[index]) for index in path
+                    if index == 0 or certificates[index].issuer != certificates[index].subject]
+        covered = [verdict for verdict in verdicts if verdict[0] is not None]
+        if not covered:
+            return None
+        revoked = [message for state, message, _stale in covered if state]
+        if revoked:
+            return Check("revocation", "critical", "revoked: " + "; ".join(revoked))
+        messages = "; ".join(message for _state, message, _stale in covered)
+        if any(stale for _state, _message, stale in covered):
+            return Check("revocation", "warning", f"{messages}, but the CRL is past its nextUpdate: refresh it")
+        return Check("revocation", "ok", messages)
 
     def _order_check(self, certificates: list, chain: list, path: list[int], used: set) -> Check:
         constraints = extension_value(certificates[0], x509.BasicConstraints)
@@ -855,7 +947,7 @@ def endpoint_report(result, report: ChainReport | None, *, include_chain: bool =
         data.update(extra)
     facts_keys = ("subject", "issuer", "sha256", "sha1", "serial", "not_before", "not_after", "days_left", "subject_alt_name",
                   "key_type", "key_bits", "signature_hash", "matches_expected", "chain_complete", "chain_order_ok", "trusted",
-                  "hostname_ok", "subject_attributes", "issuer_attributes")
+                  "revoked", "hostname_ok", "subject_attributes", "issuer_attributes")
     if report is None:
         data.update({key: None for key in facts_keys})
         data["status"] = "critical"

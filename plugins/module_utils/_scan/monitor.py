@@ -257,7 +257,13 @@ def monitor_targets(definitions, *, store_path: str, defaults: dict | None = Non
             root = _pem(root_path, read=read, what=what)
             if root is not None:
                 set_name = f"private_ca_{issuer['ca']}"
+                # the CA's CRL (PEM) when it has written one: a revoked served certificate is critical
+                crl = read(layout.ca_path(store_path, issuer["ca"], "crl_pem"))
+                if crl is not None and "-----BEGIN X509 CRL-----" not in crl:
+                    raise CertfleetError(f"{what}: {layout.ca_path(store_path, issuer['ca'], 'crl_pem')} holds no PEM CRL")
                 sets[set_name] = {"system": False, "certificates": [root]}
+                if crl is not None:
+                    sets[set_name]["revocation_lists"] = [crl]
             else:
                 warnings.append(f"{what}: private CA {issuer['ca']} has no {os.path.basename(root_path)} in the store yet; "
                                 f"using the trusted CA set {default_trusted_ca_set}")

@@ -48,13 +48,15 @@ class ScanPlan:
                  default_trusted_ca_set: str = "default", defaults: dict | None = None, max_endpoints: int = 65536,
                  system_path: str | None = None) -> None:
         self.defaults = dict(defaults or {})
-        self.set_options = {"default": {"system": True, "certificates": []}}
+        self.set_options = {"default": {"system": True, "certificates": [], "revocation_lists": []}}
         for name, options in (trusted_ca_sets or {}).items():
             options = options or {}
-            unknown = set(options) - {"system", "certificates"}
+            unknown = set(options) - {"system", "certificates", "revocation_lists"}
             if unknown:
-                raise CertfleetError(f"trusted_ca_sets.{name}: unknown key(s) {', '.join(sorted(unknown))}; use system, certificates")
-            self.set_options[name] = {"system": bool(options.get("system", True)), "certificates": list(options.get("certificates") or [])}
+                raise CertfleetError(f"trusted_ca_sets.{name}: unknown key(s) {', '.join(sorted(unknown))}; "
+                                     f"use system, certificates, revocation_lists")
+            self.set_options[name] = {"system": bool(options.get("system", True)), "certificates": list(options.get("certificates") or []),
+                                      "revocation_lists": list(options.get("revocation_lists") or [])}
         self.default_set = default_trusted_ca_set
         self.system_path = system_path
         self._stores: dict[str, TrustStore] = {}
@@ -79,7 +81,7 @@ class ScanPlan:
         if name not in self._stores:
             options = self.set_options[name]
             store = TrustStore.load(name=name, system=options["system"], certificates=options["certificates"],
-                                    system_path=self.system_path)
+                                    system_path=self.system_path, revocation_lists=options["revocation_lists"])
             self.warnings.extend(store.warnings[:5])
             self._stores[name] = store
         return self._stores[name]

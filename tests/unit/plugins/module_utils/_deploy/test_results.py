@@ -104,3 +104,12 @@ def test_table_without_rows_says_so():
     assert _results.deploy_table([["web1", None]]) == (
         "host | site | served = intended | served SHA-256 | chain complete | trusted | days left | check\n"
         "no site was checked (no host with apache_ssl_sites, or all unreachable)\n")
+
+
+def test_host_failure_names_the_cause_first():
+    assert _results.host_failure("refused", unreachable_before=True) == "host unreachable: refused"
+    assert _results.host_failure("Timed out", deadline_over=True, gone=True, deadline=20) == (
+        "deadline of 20 s (certfleet_deploy_host_timeout) exceeded: Timed out")
+    assert _results.host_failure("check failed", gone=True) == "host unreachable during its deploy: check failed"
+    assert _results.host_failure("check failed") == "check failed"
+    assert _results.host_failure(None, gone=True) == "host unreachable during its deploy: no answer"

@@ -275,3 +275,77 @@ def test_diff_never_shows_key_material_in_a_plain_wanted_file(site):
     files = [tx.WantedFile(path=str(etc / "certs" / "combined.pem"), content=KEY_PEM, mode=0o644)]
     text = json.dumps(tx.diff_of(tx.plan_changes(files, [])))
     assert "secret-bytes" not in text and "holds private key material, not shown" in text
+
+
+def _manifest(transactions, transaction) -> dict:
+    return json.loads((transactions / transaction / "manifest.json").read_text())
+
+
+def test_a_transaction_is_applied_until_committed_and_commit_releases_the_lock(site):
+    transactions = site / "tx"
+    tx.acquire_lock(str(transactions), transaction_id="20261203T101500Z-1a2b3c4d", owner={"pid": 1})
+    transaction = tx.apply_plan(tx.plan_changes(*_wanted(site)), transaction_dir=str(transactions),
+                                transaction_id="20261203T101500Z-1a2b3c4d")
+    assert _manifest(transactions, transaction)["state"] == "applied"
+    assert tx.unfinished_transactions(str(transactions)) == [transaction]
+    assert (transactions / tx.LOCK).exists()
+    assert tx.commit(str(transactions), transaction) is True
+    assert _manifest(transactions, transaction)["state"] == "committed"
+    assert not (transactions / tx.LOCK).exists()
+    assert tx.unfinished_transactions(str(transactions)) == []
+    assert tx.commit(str(transactions), transaction) is False  # twice changes nothing
+    tx.rollback(str(transactions), transaction)
+    with pytest.raises(CertfleetError, match="rolled_back, it cannot be committed"):
+        tx.commit(str(transactions), transaction)
+
+
+def test_an_unfinished_transaction_is_rolled_back_by_the_next_run(site):
+    """A run killed between writing and commit: the next one puts the files back before planning."""
+    before = _snapshot(site)
+    transactions = site / "tx"
+    transaction = tx.apply_plan(tx.plan_changes(*_wanted(site)), transaction_dir=str(transactions))
+    recovered = tx.recover(str(transactions))
+    assert [(item["transaction"], item["state"]) for item in recovered] == [(transaction, "applied")]
+    after = {path: value for path, value in _snapshot(site).items() if not path.startswith(str(transactions))}
+    assert after == before
+    assert _manifest(transactions, transaction)["state"] == "rolled_back"
+    assert tx.recover(str(transactions)) == []
+
+
+def test_manifests_of_before_the_commit_step_are_not_taken_for_unfinished(site):
+    transactions = site / "tx"
+    transaction = tx.apply_plan(tx.plan_changes(*_wanted(site)), transaction_dir=str(transactions))
+    manifest = _manifest(transactions, transaction)
+    del manifest["version"]
+    (transactions / transaction / "manifest.json").write_text(json.dumps(manifest))
+    assert tx.recover(str(transactions)) == []
+
+
+def test_the_lock_is_refused_to_another_run_naming_its_holder(tmp_path, monkeypatch):
+    directory = str(tmp_path / "tx")
+    first = tx.acquire_lock(directory, transaction_id="20261203T101500Z-00000001",
+                            owner={"controller": "ctl", "pid": 4242, "started": "7"})
+    # the same run takes it again (re-entrant)
+    tx.acquire_lock(directory, transaction_id="20261203T101500Z-00000002", owner={"controller": "ctl", "pid": 4242, "started": "7"})
+    with pytest.raises(tx.LockHeld, match="held by transaction 20261203T101500Z-00000002 of ansible-playbook pid 4242 on ctl") as held:
+        tx.acquire_lock(directory, transaction_id="20261203T101500Z-00000003", owner={"controller": "ctl", "pid": 99})
+    assert held.value.holder["token"] != first["token"]
+    # the controller judged the holder gone: its token takes the lock over
+    taken = tx.acquire_lock(directory, transaction_id="20261203T101500Z-00000003", owner={"controller": "ctl", "pid": 99},
+                            takeover=held.value.holder["token"])
+    assert json.loads((tmp_path / "tx" / tx.LOCK).read_text())["token"] == taken["token"]
+    # a lock older than the stale bound is taken over by anyone
+    monkeypatch.setattr(tx.time, "time", lambda: taken["since"] + 61)
+    tx.acquire_lock(directory, transaction_id="20261203T101500Z-00000004", owner={"pid": 5}, stale_after=60)
+    assert tx.release_lock(directory, "20261203T101500Z-00000003") is False
+    assert tx.release_lock(directory, "20261203T101500Z-00000004") is True
+    assert not (tmp_path / "tx" / tx.LOCK).exists()
+
+
+def test_rollback_releases_the_lock(site):
+    transactions = site / "tx"
+    tx.acquire_lock(str(transactions), transaction_id="20261203T101500Z-1a2b3c4d", owner=None)
+    transaction = tx.apply_plan(tx.plan_changes(*_wanted(site)), transaction_dir=str(transactions),
+                                transaction_id="20261203T101500Z-1a2b3c4d")
+    tx.rollback(str(transactions), transaction)
+    assert not (transactions / tx.LOCK).exists()
