@@ -71,7 +71,7 @@ options:
   aia_fetch:
     description:
       - Fetch missing issuers from the caIssuers URL of the certificates' Authority Information Access (http and
-        https only, DER or PKCS#7 answers), with O(aia_timeout) and O(aia_max_bytes). Redirects are not followed: the URL
+        https only, DER or PKCS#7 answers), with O(aia_timeout) and O(aia_max_bytes). Redirects are not followed; the URL
         must serve the certificate itself.
     type: bool
     default: false

@@ -211,7 +211,7 @@ def long_chain(count: int, *, cn: str = "hostile.scan.test") -> tuple[list[x509.
     needs count² / 2 signature checks.
     """
     ca_name = pb.name("Hostile Loop CA")
-    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(count)]
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _number in range(count)]
     cas = []
     for number in range(1, count):
         signer = keys[number + 1] if number + 1 < count else ec.generate_private_key(ec.SECP256R1())
@@ -220,7 +220,6 @@ def long_chain(count: int, *, cn: str = "hostile.scan.test") -> tuple[list[x509.
     leaf = pb.issue(pb.name(cn), public_key=keys[0].public_key(), issuer_name=ca_name, signing_key=keys[1], ca=False,
                     ski=False, san=[cn], days=30)
     return [leaf] + list(reversed(cas)), keys[0]
-
 
 
 def run_module(capsys, main, args: dict) -> dict:

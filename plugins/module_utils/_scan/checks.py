@@ -971,6 +971,10 @@ def endpoint_report(result, report: ChainReport | None, *, include_chain: bool =
     return data
 
 
+def _decode_fields(*_fields) -> None:
+    """Nothing: the caller's arguments are evaluated, which is where cryptography decodes a lazily parsed field."""
+
+
 def certificate_problem(certificate) -> str | None:
     """Why a presented certificate cannot be read, or None: every field cryptography decodes only on access.
 
@@ -979,8 +983,8 @@ def certificate_problem(certificate) -> str | None:
     serves can still raise in the middle of the checks.
     """
     try:
-        _ = (certificate.subject, certificate.issuer, certificate.serial_number, certificate.not_valid_before_utc,
-             certificate.not_valid_after_utc, certificate.signature_algorithm_oid)
+        _decode_fields(certificate.subject, certificate.issuer, certificate.serial_number, certificate.not_valid_before_utc,
+                       certificate.not_valid_after_utc, certificate.signature_algorithm_oid)
         for _extension in certificate.extensions:
             pass
         try:
@@ -1002,7 +1006,7 @@ def _extensions_readable(certificates: list) -> bool:
     """
     for certificate in certificates:
         try:
-            _ = certificate.extensions
+            _decode_fields(certificate.extensions)
         except Exception:  # pylint: disable=broad-exception-caught
             return False
     return True

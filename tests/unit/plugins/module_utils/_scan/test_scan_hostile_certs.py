@@ -136,8 +136,9 @@ def test_cert_scan_writes_results_path(capsys, scan_range, bad_server, tmp_path)
 
 def test_tls_probe_reports_cannot_be_parsed(capsys, bad_server):
     ports, trust = bad_server
-    result = run_module(capsys, tls_probe.main, {"host": "127.0.0.1", "port": ports["subject"], "server_name": BAD_NAME,
-                                                  "trust_bundle": [trust], "system_trust": False, "timeout": 2})
+    args = {"host": "127.0.0.1", "port": ports["subject"], "server_name": BAD_NAME, "trust_bundle": [trust],
+            "system_trust": False, "timeout": 2}
+    result = run_module(capsys, tls_probe.main, args)
     assert result["failed"] is True
     assert "unexpected error" not in result["msg"] and "Traceback" not in json.dumps(result)
     assert result["msg"].startswith(f"TLS check of 127.0.0.1:{ports['subject']} failed: connect: certificate cannot be parsed: ")

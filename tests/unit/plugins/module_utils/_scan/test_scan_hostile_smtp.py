@@ -51,8 +51,8 @@ def test_probe_ends_within_timeout(mode, outcome, message):
 def test_tls_probe_module_ends_within_timeout(capsys, mode):
     with HostileSMTP(mode) as server:
         started = time.monotonic()
-        result = run_module(capsys, tls_probe.main, {"host": "127.0.0.1", "port": server.port, "starttls": "smtp",
-                                                      "timeout": TIMEOUT, "system_trust": False})
+        args = {"host": "127.0.0.1", "port": server.port, "starttls": "smtp", "timeout": TIMEOUT, "system_trust": False}
+        result = run_module(capsys, tls_probe.main, args)
         elapsed = time.monotonic() - started
     assert elapsed < TIMEOUT + SLACK
     assert result["failed"] is True and result["outcome"] == ("starttls_failure" if mode == "ehlo_flood" else "timeout")
