@@ -17,6 +17,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from collection_link import REPO_ROOT
+from collection_link import REPO_ROOT, collections_root
 from playbook_helpers import recap
 
 from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils import pki_builder as pb
@@ -101,12 +102,10 @@ class Fleet:
         path.write_text(yaml.safe_dump(values))
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
-                    "./scripts/setup.sh installs it")
-    root = tmp_path_factory.mktemp("apache-fleet")
+def prepare_run_root(root: Path, *, collections_path: str | None = None):
+    """A copy of the example inventory under ``root`` with the test passphrase and a renew-now vars file;
+    returns (run(args, cwd), env, binary): ansible-playbook with this collection and a private Ansible home, and what it
+    runs with, for tests that start a playbook in the background."""
     inventory = root / "inventory"
     shutil.copytree(REPO_ROOT / "examples" / "inventory", inventory, ignore=shutil.ignore_patterns("cert_store", "vault.yml"))
     (inventory / "group_vars" / "all" / "secrets.yml").write_text(f"certfleet_store_passphrase: {STORE_PASSPHRASE}\n")
@@ -114,16 +113,24 @@ def fleet(tmp_path_factory):
     for definition in definitions:
         definition["renew_before_days"] = 5000
     (root / "renew-now.yml").write_text(yaml.safe_dump({"certfleet_certificates": definitions}))
-
-    binary = Path(os.sys.executable).parent / "ansible-playbook"
+    binary = Path(sys.executable).parent / "ansible-playbook"
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCAL_TEMP=str(root / "ansible-tmp"),
-               ANSIBLE_HOME=str(root / "ansible-home"), ANSIBLE_FORKS="8")
-    from collection_link import collections_root  # pylint: disable=import-outside-toplevel
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(collections_root())
+               ANSIBLE_HOME=str(root / "ansible-home"), ANSIBLE_FORKS="8",
+               ANSIBLE_COLLECTIONS_PATH=collections_path or str(collections_root()))
 
     def run(args, cwd):
         return subprocess.run([str(binary), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
 
+    return run, env, binary
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    if shutil.which("podman") is None:
+        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
+                    "./scripts/setup.sh installs it")
+    root = tmp_path_factory.mktemp("apache-fleet")
+    run, _env, _binary = prepare_run_root(root)
     the_fleet = Fleet(root, run)
     # One user of these hosts at a time: a second pytest worker or run that got here would tear the
     # fleet down under this one and serve certificates of another store from the same addresses.

@@ -23,7 +23,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,9 +31,9 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from collection_link import REPO_ROOT, collections_root
+from collection_link import REPO_ROOT
 from playbook_helpers import recap
-from test_apache_fleet import HOSTS, SITES, STORE_PASSPHRASE, Fleet
+from test_apache_fleet import HOSTS, SITES, Fleet, prepare_run_root
 
 CACHE = REPO_ROOT / ".cache" / "fleet-faults-a"
 MARKER = "/run/certfleet-configtest-started"
@@ -55,20 +54,8 @@ def fleet(tmp_path_factory):
     if shutil.which("podman") is None:
         pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap)")
     root = tmp_path_factory.mktemp("apache-fleet-faults-a")
+    run, env, binary = prepare_run_root(root, collections_path=os.environ.get("CERTFLEET_TEST_COLLECTIONS_PATH"))
     inventory = root / "inventory"
-    shutil.copytree(REPO_ROOT / "examples" / "inventory", inventory, ignore=shutil.ignore_patterns("cert_store", "vault.yml"))
-    (inventory / "group_vars" / "all" / "secrets.yml").write_text(f"certfleet_store_passphrase: {STORE_PASSPHRASE}\n")
-    definitions = yaml.safe_load((inventory / "group_vars" / "all" / "certificates.yml").read_text())["certfleet_certificates"]
-    for definition in definitions:
-        definition["renew_before_days"] = 5000
-    (root / "renew-now.yml").write_text(yaml.safe_dump({"certfleet_certificates": definitions}))
-    binary = Path(sys.executable).parent / "ansible-playbook"
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCAL_TEMP=str(root / "ansible-tmp"),
-               ANSIBLE_HOME=str(root / "ansible-home"), ANSIBLE_FORKS="8",
-               ANSIBLE_COLLECTIONS_PATH=os.environ.get("CERTFLEET_TEST_COLLECTIONS_PATH", str(collections_root())))
-
-    def run(args, cwd):
-        return subprocess.run([str(binary), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
 
     the_fleet = Fleet(root, run)
     the_fleet.cache = CACHE

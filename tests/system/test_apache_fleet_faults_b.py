@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 import test_apache_fleet as base
-from collection_link import REPO_ROOT, collections_root
+from collection_link import REPO_ROOT
 
 from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils import pki_builder as pb
 
@@ -55,20 +54,7 @@ def fleet(tmp_path_factory):
         pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
                     "./scripts/setup.sh installs it")
     root = tmp_path_factory.mktemp("apache-fleet-faults-b")
-    inventory = root / "inventory"
-    shutil.copytree(REPO_ROOT / "examples" / "inventory", inventory, ignore=shutil.ignore_patterns("cert_store", "vault.yml"))
-    (inventory / "group_vars" / "all" / "secrets.yml").write_text(f"certfleet_store_passphrase: {base.STORE_PASSPHRASE}\n")
-    definitions = yaml.safe_load((inventory / "group_vars" / "all" / "certificates.yml").read_text())["certfleet_certificates"]
-    for definition in definitions:
-        definition["renew_before_days"] = 5000
-    (root / "renew-now.yml").write_text(yaml.safe_dump({"certfleet_certificates": definitions}))
-
-    binary = Path(sys.executable).parent / "ansible-playbook"
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCAL_TEMP=str(root / "ansible-tmp"),
-               ANSIBLE_HOME=str(root / "ansible-home"), ANSIBLE_FORKS="8", ANSIBLE_COLLECTIONS_PATH=str(collections_root()))
-
-    def run(args, cwd):
-        return subprocess.run([str(binary), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    run, env, binary = base.prepare_run_root(root)
 
     the_fleet = FaultFleet(root, run, env, binary)
     CACHE.mkdir(parents=True, exist_ok=True)
