@@ -8,12 +8,15 @@ from ansible_collections.certfleet.tls.plugins.module_utils._deploy import resul
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 
-def deploy_result(rows, target, sites=None, failure=None, deployed=False, transaction=None, certificates=None):
-    """certfleet_deploy_result of one host: ok, failure, deployed, checked, transaction, certificates, sites."""
+def deploy_result(rows, target, sites=None, failure=None, deployed=False, transaction=None, certificates=None,
+                  configtest=None, configtest_command="apachectl -t"):
+    """certfleet_deploy_result of one host: ok, failure, deployed, checked, transaction, certificates, sites, host problems."""
+    findings = _results.configtest_findings(plain(configtest), command=str(configtest_command))
     return _results.deploy_result(plain(rows), target=str(target), sites=plain(sites),
                                   failure=None if failure in (None, "") else str(failure), deployed=bool(deployed),
                                   transaction=None if transaction in (None, "") else str(transaction),
-                                  certificates=plain(certificates))
+                                  certificates=plain(certificates), host_problems=findings["problems"],
+                                  host_notes=findings["notes"])
 
 
 def deploy_events(result, host, record_verified=False):

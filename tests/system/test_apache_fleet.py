@@ -9,6 +9,7 @@ network (tests/fleet/fleet); without podman these tests fail, they never skip.
 """
 from __future__ import annotations
 
+import datetime
 import fcntl
 import hashlib
 import json
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from collection_link import REPO_ROOT, collections_root
 from playbook_helpers import recap
@@ -263,9 +264,25 @@ def _mismatched_key(directory: Path) -> None:
                                                           serialization.BestAvailableEncryption(STORE_PASSPHRASE.encode())))
 
 
+def _not_yet_valid(directory: Path) -> None:
+    """The same names and key, signed by the store's own CA, valid only from two days on (a CA clock ahead)."""
+    ca = directory.parent.parent / "ca" / "example-intranet"
+    ca_cert = pb.x509.load_pem_x509_certificate((ca / "cert.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca / "key.pem").read_bytes(), STORE_PASSPHRASE.encode())
+    current = pb.x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
+    start = pb.utcnow() + datetime.timedelta(days=2)
+    builder = (pb.x509.CertificateBuilder().subject_name(current.subject).issuer_name(ca_cert.subject)
+               .public_key(current.public_key()).serial_number(pb.x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=90)))
+    for extension in current.extensions:
+        builder = builder.add_extension(extension.value, critical=extension.critical)
+    (directory / "cert.pem").write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+
+
 @pytest.mark.parametrize("damage, message", [
     (_wrong_issuer, "chain.pem certificate 1 (/CN=Unrelated Issuing CA) did not issue"),
     (_mismatched_key, "portal-example-intra/key.pem does not match portal-example-intra/cert.pem"),
+    (_not_yet_valid, "portal.example.intra is not valid before"),
 ])
 def test_bad_store_entry_on_one_host_keeps_its_certificate_while_the_others_proceed(fleet, damage, message):
     fleet.rotate()

@@ -28,12 +28,15 @@ def check_failure(rows: list[dict]) -> str | None:
 
 
 def deploy_result(rows: list[dict] | None, *, target: str, sites: list | None = None, failure: str | None = None,
-                  deployed: bool = False, transaction: str | None = None, certificates: list | None = None) -> dict:
+                  deployed: bool = False, transaction: str | None = None, certificates: list | None = None,
+                  host_problems: list | None = None, host_notes: list | None = None) -> dict:
     """The role-neutral result of one host: ok, the failure, whether files changed, and one row per checked site.
 
     rows: the deploy check's rows (``deploy_check``), None when no check ran. sites: the deployed sites
     ({name, certificate}), to name each row's certificate. A check row that is not ok is a failure
-    when no other failure is given.
+    when no other failure is given. host_problems: what is wrong with the host beyond its sites (a configuration
+    that fails its test); each one fails the result, before the check's failure. host_notes: what could not be
+    looked at (shown, not a failure).
     """
     if not isinstance(target, str) or not target:
         raise CertfleetError("deploy_result: target (the deployment role's name) is required")
@@ -42,6 +45,9 @@ def deploy_result(rows: list[dict] | None, *, target: str, sites: list | None = 
                for row in rows or []]
     if failure is None and rows is not None:
         failure = check_failure(checked)
+    problems = [str(problem) for problem in host_problems or [] if problem]
+    if problems:
+        failure = " | ".join(problems + ([failure] if failure else []))
     return {
         "target": target,
         "ok": failure is None,
@@ -51,6 +57,8 @@ def deploy_result(rows: list[dict] | None, *, target: str, sites: list | None = 
         "transaction": transaction,
         "certificates": list(certificates or []),
         "sites": checked,
+        "host_problems": problems,
+        "host_notes": [str(note) for note in host_notes or [] if note],
     }
 
 
@@ -62,6 +70,9 @@ def deploy_events(result: dict, *, host: str, record_verified: bool) -> list[dic
     unchanged re-run that finds every site right records nothing.
     """
     events = []
+    for problem in result.get("host_problems") or []:
+        for certificate in sorted({row.get("certificate") for row in result.get("sites") or [] if row.get("certificate")}):
+            events.append({"certificate": certificate, "event": "verify_failed", "host": host, "message": problem})
     if result.get("deployed"):
         events.extend({"certificate": item["name"], "event": "deployed", "host": host, "sha256": item.get("sha256"),
                        "message": f"transaction {result.get('transaction')}"} for item in result.get("certificates") or [])
@@ -131,4 +142,32 @@ def deploy_table(results: list) -> str:
              for line in [TABLE_HEADER] + rows]
     if not rows:
         lines.append(NO_ROWS)
+    for host, result in results or []:
+        lines.extend(f"{host}: FAILED: {problem}" for problem in (result or {}).get("host_problems") or [])
+        lines.extend(f"{host}: {note}" for note in (result or {}).get("host_notes") or [])
     return "".join(line + "\n" for line in lines)
+
+
+CONFIGTEST_LINES = 5
+CONFIGTEST_CHARS = 600
+
+
+def configtest_findings(result: dict | None, *, command: str = "apachectl -t") -> dict:
+    """What a registered run of the configuration test says: {problems: [...], notes: [...]}, each empty when fine.
+
+    result: the registered result of the task that ran the test (raw or command, failed_when false,
+    ignore_unreachable true); None or skipped: nothing to say. Apache's words are kept (the last lines
+    of its output, bounded), as they name the file and line that break the configuration.
+    """
+    if not isinstance(result, dict) or result.get("skipped"):
+        return {"problems": [], "notes": []}
+    if result.get("unreachable"):
+        return {"problems": [], "notes": [f"configuration not tested ({command}): host unreachable"]}
+    if result.get("rc") == 0:
+        return {"problems": [], "notes": []}
+    text = "\n".join(str(result.get(key) or "") for key in ("stderr", "stdout", "msg"))
+    lines = [line.strip() for line in text.splitlines() if line.strip() and line.strip() != "Syntax OK"]
+    said = " / ".join(lines[-CONFIGTEST_LINES:]) or f"exit code {result.get('rc')}"
+    if len(said) > CONFIGTEST_CHARS:
+        said = said[:CONFIGTEST_CHARS] + "..."
+    return {"problems": [f"configuration test fails ({command}): {said}"], "notes": []}

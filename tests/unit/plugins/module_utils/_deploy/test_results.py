@@ -113,3 +113,52 @@ def test_host_failure_names_the_cause_first():
     assert _results.host_failure("check failed", gone=True) == "host unreachable during its deploy: check failed"
     assert _results.host_failure("check failed") == "check failed"
     assert _results.host_failure(None, gone=True) == "host unreachable during its deploy: no answer"
+
+
+BROKEN = ("AH00526: Syntax error on line 1 of /etc/apache2/conf-enabled/broken.conf:\n"
+          "Invalid command 'Garbage', perhaps misspelled or defined by a module not included in the server configuration\n")
+
+
+@pytest.mark.parametrize(("registered", "problems", "notes"), [
+    (None, [], []),
+    ({"skipped": True, "changed": False}, [], []),
+    ({"rc": 0, "stdout": "", "stderr": "Syntax OK\n"}, [], []),
+    ({"unreachable": True, "msg": "ssh: connect to host 10.0.0.5 port 22: Connection refused"}, [],
+     ["configuration not tested (apachectl -t): host unreachable"]),
+    ({"rc": 1, "stdout": "", "stderr": BROKEN},
+     ["configuration test fails (apachectl -t): AH00526: Syntax error on line 1 of /etc/apache2/conf-enabled/broken.conf: / "
+      "Invalid command 'Garbage', perhaps misspelled or defined by a module not included in the server configuration"], []),
+    ({"rc": 127, "stdout": "", "stderr": ""}, ["configuration test fails (apachectl -t): exit code 127"], []),
+])
+def test_configuration_test_findings(registered, problems, notes):
+    assert _results.configtest_findings(registered) == {"problems": problems, "notes": notes}
+
+
+def test_configuration_test_output_is_bounded_and_keeps_the_last_lines():
+    flood = "".join(f"line {number} {'x' * 300}\n" for number in range(10_000))
+    problems = _results.configtest_findings({"rc": 1, "stderr": flood})["problems"]
+    assert len(problems) == 1 and len(problems[0]) < 700
+    assert "line 9995" in problems[0] and "line 9994" not in problems[0]
+
+
+def test_a_host_problem_fails_the_result_first_and_is_recorded_and_shown():
+    findings = _results.configtest_findings({"rc": 1, "stderr": BROKEN})
+    result = _results.deploy_result([row(), row("api", ok=False, problems=["not trusted"])], target="apache_ssl",
+                                    sites=SITES, host_problems=findings["problems"])
+    assert result["ok"] is False and result["host_problems"] == findings["problems"]
+    assert result["failure"] == findings["problems"][0] + " | deploy check failed: api: not trusted"
+    events = _results.deploy_events(result, host="web1", record_verified=True)
+    host_events = [event for event in events if "site" not in event]
+    assert sorted(event["certificate"] for event in host_events) == ["api-example-intra", "portal-example-intra"]
+    assert all(event["event"] == "verify_failed" and event["message"] == findings["problems"][0] for event in host_events)
+    table = _results.deploy_table([["web1", result]]).splitlines()
+    assert table[-1] == "web1: FAILED: " + findings["problems"][0]
+
+
+def test_a_note_is_shown_but_does_not_fail_the_result():
+    result = _results.deploy_result([row()], target="apache_ssl", sites=SITES,
+                                    host_notes=["configuration not tested (apachectl -t): host unreachable"])
+    assert result["ok"] is True and result["failure"] is None and result["host_problems"] == []
+    assert _results.deploy_table([["web2", result]]).splitlines()[-1] == \
+        "web2: configuration not tested (apachectl -t): host unreachable"
+    assert _results.deploy_events(result, host="web2", record_verified=False) == []

@@ -185,7 +185,7 @@ def test_directory_in_the_way_is_refused(site):
     with pytest.raises(CertfleetError, match="is a directory"):
         tx.plan_changes([tx.WantedFile(path=str(site / "etc" / "private"), content=b"x", mode=0o600)], [])
     with pytest.raises(CertfleetError, match="listed twice"):
-        tx.plan_changes([tx.WantedFile(path="/tmp/x", content=b"x", mode=0o600)] * 2, [])
+        tx.plan_changes([tx.WantedFile(path=str(site / "new.pem"), content=b"x", mode=0o600)] * 2, [])
     with pytest.raises(CertfleetError, match="absolute"):
         tx.plan_changes([tx.WantedFile(path="relative/x", content=b"x", mode=0o600)], [])
 
@@ -216,9 +216,11 @@ def test_absent_refuses_a_directory_and_a_path_listed_twice(site):
         tx.plan_changes([tx.WantedFile(vhost, b"x", 0o644)], [], [tx.WantedAbsent(vhost)])
 
 
-def test_links_are_claimed_like_files():
+def test_links_are_claimed_like_files(site):
+    # a path that does not exist (a fixed /tmp name may be anything on a shared machine)
+    claimed = str(site / "claimed.conf")
     with pytest.raises(CertfleetError, match="listed twice"):
-        tx.plan_changes([tx.WantedFile("/tmp/x", b"x", 0o644)], [tx.WantedLink(path="/tmp/x", src="/tmp/y")])
+        tx.plan_changes([tx.WantedFile(claimed, b"x", 0o644)], [tx.WantedLink(path=claimed, src="/tmp/y")])
     with pytest.raises(CertfleetError, match="absolute"):
         tx.plan_changes([], [tx.WantedLink(path="relative/link", src="/tmp/y")])
     with pytest.raises(CertfleetError, match="absolute"):
