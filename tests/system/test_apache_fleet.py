@@ -9,6 +9,7 @@ network (tests/fleet/fleet); without podman these tests fail, they never skip.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -125,28 +126,40 @@ def prepare_run_root(root: Path, *, collections_path: str | None = None):
     return run, env, binary
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
+@contextlib.contextmanager
+def running_fleet(the_fleet: Fleet, *, site: bool = False, teardown=None):
+    """Fresh hosts for the_fleet's cache (its own podman network), held by one test module at a time; with site,
+    the site playbook has deployed both sites everywhere. The hosts go down afterwards (after teardown())."""
     if shutil.which("podman") is None:
         pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
                     "./scripts/setup.sh installs it")
-    root = tmp_path_factory.mktemp("apache-fleet")
-    run, _env, _binary = prepare_run_root(root)
-    the_fleet = Fleet(root, run)
     # One user of these hosts at a time: a second pytest worker or run that got here would tear the
     # fleet down under this one and serve certificates of another store from the same addresses.
     the_fleet.cache.mkdir(parents=True, exist_ok=True)
     session_lock = open(the_fleet.cache / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
     fcntl.flock(session_lock, fcntl.LOCK_EX)
-    the_fleet.fleet("image")
-    # fresh hosts: Debian's Apache on port 80 only, nothing of a previous run
-    the_fleet.fleet("down")
-    the_fleet.up()
     try:
+        the_fleet.fleet("image")
+        # fresh hosts: Debian's Apache on port 80 only, nothing of a previous run
+        the_fleet.fleet("down")
+        the_fleet.up()
+        if site:
+            first = the_fleet.playbook("site")
+            assert first.returncode == 0, first.stdout[-4000:]
         yield the_fleet
     finally:
+        if teardown is not None:
+            teardown()
         the_fleet.fleet("down", check=False)
         session_lock.close()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    root = tmp_path_factory.mktemp("apache-fleet")
+    run, _env, _binary = prepare_run_root(root)
+    with running_fleet(Fleet(root, run)) as the_fleet:
+        yield the_fleet
 
 
 def test_site_deploys_both_sites_everywhere_then_changes_nothing(fleet):

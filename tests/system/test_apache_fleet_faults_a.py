@@ -15,7 +15,6 @@ Own fleet cache (.cache/fleet-faults-a); the Fleet helper comes from test_apache
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 
 from collection_link import REPO_ROOT
 from playbook_helpers import recap
-from test_apache_fleet import HOSTS, SITES, Fleet, prepare_run_root
+from test_apache_fleet import HOSTS, SITES, Fleet, prepare_run_root, running_fleet
 
 CACHE = REPO_ROOT / ".cache" / "fleet-faults-a"
 MARKER = "/run/certfleet-configtest-started"
@@ -51,8 +50,6 @@ exec {CTL}.real "$@"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap)")
     root = tmp_path_factory.mktemp("apache-fleet-faults-a")
     run, env, binary = prepare_run_root(root, collections_path=os.environ.get("CERTFLEET_TEST_COLLECTIONS_PATH"))
     inventory = root / "inventory"
@@ -71,21 +68,10 @@ def fleet(tmp_path_factory):
         return process
 
     the_fleet.start = start
-    CACHE.mkdir(parents=True, exist_ok=True)
-    session_lock = open(CACHE / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    fcntl.flock(session_lock, fcntl.LOCK_EX)
-    try:
-        the_fleet.fleet("image")
-        the_fleet.fleet("down")
-        the_fleet.up()
-        first = the_fleet.playbook("site")
-        assert first.returncode == 0, first.stdout[-4000:]
+    with running_fleet(the_fleet, site=True):
         for host in HOSTS:
             on(the_fleet, host, f"mv {CTL} {CTL}.real && cat > {CTL} <<'EOF'\n{WRAPPER}EOF\nchmod 755 {CTL}")
         yield the_fleet
-    finally:
-        the_fleet.fleet("down", check=False)
-        session_lock.close()
 
 
 def on(fleet: Fleet, host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:

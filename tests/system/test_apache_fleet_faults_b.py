@@ -6,10 +6,8 @@ shares hosts with another run. Every "served" claim is proved by a TLS handshake
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -50,28 +48,16 @@ class FaultFleet(base.Fleet):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
-                    "./scripts/setup.sh installs it")
     root = tmp_path_factory.mktemp("apache-fleet-faults-b")
     run, env, binary = base.prepare_run_root(root)
-
     the_fleet = FaultFleet(root, run, env, binary)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    session_lock = open(CACHE / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    fcntl.flock(session_lock, fcntl.LOCK_EX)
-    try:
-        the_fleet.fleet("image")
-        the_fleet.fleet("down")
-        the_fleet.up()
-        first = the_fleet.playbook("site")
-        assert first.returncode == 0, first.stdout[-4000:]
-        yield the_fleet
-    finally:
+
+    def unpause():
         for host in base.HOSTS:
             the_fleet.fleet("podman", "unpause", host, check=False)
-        the_fleet.fleet("down", check=False)
-        session_lock.close()
+
+    with base.running_fleet(the_fleet, site=True, teardown=unpause):
+        yield the_fleet
 
 
 def _table_rows(stdout: str, site: str) -> dict[str, list[str]]:

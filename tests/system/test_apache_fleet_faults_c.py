@@ -8,11 +8,9 @@ shares hosts with another run. Every "served" claim is proved by a TLS handshake
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shlex
-import shutil
 import time
 from pathlib import Path
 
@@ -49,25 +47,10 @@ class HandFleet(base.Fleet):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
-                    "./scripts/setup.sh installs it")
     root = tmp_path_factory.mktemp("apache-fleet-faults-c")
     run, _env, _binary = base.prepare_run_root(root)
-    the_fleet = HandFleet(root, run)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    session_lock = open(CACHE / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    fcntl.flock(session_lock, fcntl.LOCK_EX)
-    try:
-        the_fleet.fleet("image")
-        the_fleet.fleet("down")
-        the_fleet.up()
-        first = the_fleet.playbook("site")
-        assert first.returncode == 0, first.stdout[-4000:]
+    with base.running_fleet(HandFleet(root, run), site=True) as the_fleet:
         yield the_fleet
-    finally:
-        the_fleet.fleet("down", check=False)
-        session_lock.close()
 
 
 def _assert_serves_the_store_everywhere(fleet: HandFleet) -> None:
