@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import catalog as _catalog
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import constraints as _constraints
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common import keys as _keys
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now
@@ -162,22 +163,17 @@ def _identity(certificate: x509.Certificate) -> tuple:
     return (_name_key(certificate.subject), _spki(certificate.public_key()))
 
 
-def _canonical_value(value) -> str:
-    if isinstance(value, bytes):
-        return value.hex()
-    # RFC 5280 §7.1 name comparison, approximated: case-insensitive, runs of spaces collapsed.
-    return " ".join(str(value).split()).casefold()
-
-
-def _name_key(name: x509.Name) -> tuple:
-    return tuple(
-        tuple(sorted((attribute.oid.dotted_string, _canonical_value(attribute.value)) for attribute in rdn))
-        for rdn in name.rdns
-    )
+# RFC 5280 §7.1 name comparison, approximated: case-insensitive, runs of spaces collapsed.
+_canonical_value = _constraints.canonical_value
+_name_key = _constraints.name_key
 
 
 def _describe(item: SourcedCertificate) -> str:
-    return f"{item.source} ({name_to_string(item.certificate.subject) or '<empty subject>'})"
+    try:
+        subject = name_to_string(item.certificate.subject) or "<empty subject>"
+    except Exception:  # pylint: disable=broad-exception-caught  # an undecodable subject: the label must still print
+        subject = "subject cannot be decoded"
+    return f"{item.source} ({subject})"
 
 
 def _common_name(name: x509.Name) -> str | None:
@@ -690,9 +686,21 @@ class _Pool:
         self._issued: dict[tuple[str, str], bool] = {}
         self._self_signed: dict[str, bool] = {}
         self.near_misses: dict[str, list[str]] = {}
+        # Certificates left out because a field cannot be decoded: (item, problem), reported on failure.
+        self.unparsable: list[tuple[SourcedCertificate, str]] = []
+        self._checked: set[str] = set()
 
     def add(self, item: SourcedCertificate, *, anchor: bool = False) -> bool:
         fingerprint = _sha256(item.certificate)
+        if fingerprint not in self._checked:
+            problem = _constraints.certificate_problem(item.certificate)
+            if problem is not None:
+                # Never an issuer: an undecodable key or extension cannot be checked (a path through
+                # another issuer may still exist). The failure message names it, once.
+                if all(_sha256(known.certificate) != fingerprint for known, _problem in self.unparsable):
+                    self.unparsable.append((item, problem))
+                return False
+            self._checked.add(fingerprint)
         if anchor:
             self.anchor_fingerprints.add(fingerprint)
         if fingerprint in self.by_fingerprint:
@@ -732,6 +740,8 @@ class _Pool:
 
 
 def _validity_problem(certificate: x509.Certificate, now: datetime.datetime) -> str | None:
+    # X.509 validity has one-second granularity, both ends inclusive (RFC 5280 §4.1.2.5): compare whole seconds.
+    now = now.replace(microsecond=0)
     if now < certificate.not_valid_before_utc:
         return f"is not yet valid (notBefore {iso(certificate.not_valid_before_utc)})"
     if now > certificate.not_valid_after_utc:
@@ -739,24 +749,47 @@ def _validity_problem(certificate: x509.Certificate, now: datetime.datetime) -> 
     return None
 
 
+def _is_ca(certificate: x509.Certificate) -> bool:
+    constraints = extension_value(certificate, x509.BasicConstraints)
+    return constraints is not None and constraints.ca
+
+
 def _check_path(nodes: list[SourcedCertificate], root: SourcedCertificate | None, *, now: datetime.datetime,
-                pool: _Pool) -> tuple[list[str], list[str]]:
-    """(errors, warnings) for leaf + issuers + optional root, RFC 5280 §6.1.4 style but only what servers need."""
+                pool: _Pool, anchor_index: int | None = None) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for leaf + issuers + optional root: RFC 5280 §6.1 as TLS clients apply it (docs/chains.md).
+
+    ``anchor_index``: the position of the trust anchor; certificates above it (cross_root paths
+    served for old clients) are not needed for trust, so their problems are warnings.
+    """
     errors: list[str] = []
     warnings: list[str] = []
     leaf = nodes[0]
     problem = _validity_problem(leaf.certificate, now)
     if problem:
         warnings.append(f"the leaf certificate {_describe(leaf)} {problem}")
-    issuers = list(nodes[1:]) + ([root] if root is not None else [])
+    chain = list(nodes) + ([root] if root is not None else [])
+    for item in chain:
+        problem = _constraints.certificate_problem(item.certificate)
+        if problem is not None:  # pool members were checked when added: this guards a caller's own list
+            return errors + [f"certificate cannot be parsed: {_describe(item)}: {problem}"], warnings
     below = 0  # non-self-issued intermediates between the leaf and the issuer being checked
-    for item in issuers:
+    for index, item in enumerate(chain):
         cert = item.certificate
+        needed = anchor_index is None or index <= anchor_index
+        found = errors if needed else warnings
+        role = "leaf" if index == 0 else ("root" if pool.self_signed(item) else "intermediate")
+        suffix = "" if needed else " (above the trust anchor)"
+        found.extend(f"{role} {_describe(item)} {text}{suffix}"
+                     for text in _constraints.extension_problems(cert, is_ca=_is_ca(cert)))
+        if index == 0:
+            continue
         self_signed = pool.self_signed(item)
         problem = _validity_problem(cert, now)
         if problem:
-            # A root is not sent to clients and clients keep their own copy: only warn about it.
-            (warnings if self_signed else errors).append(f"{'root' if self_signed else 'intermediate'} {_describe(item)} {problem}")
+            # An expired trust anchor is rejected, as OpenSSL, Go, NSS and webpki do; a self-signed
+            # root that is not the anchor (not trusted anyway, or above it) only warns.
+            (errors if needed and (not self_signed or index == anchor_index) else warnings).append(
+                f"{role} {_describe(item)} {problem}{suffix}")
         elif not self_signed and cert.not_valid_after_utc < leaf.certificate.not_valid_after_utc:
             warnings.append(
                 f"intermediate {_describe(item)} expires on {iso(cert.not_valid_after_utc)}, before the leaf "
@@ -766,19 +799,44 @@ def _check_path(nodes: list[SourcedCertificate], root: SourcedCertificate | None
         if constraints is None:
             # X.509 v1 self-signed roots predate extensions; OpenSSL still accepts them as anchors.
             if not (self_signed and cert.version == x509.Version.v1):
-                errors.append(f"{_describe(item)} is not a CA certificate (no basicConstraints CA:TRUE)")
+                found.append(f"{_describe(item)} is not a CA certificate (no basicConstraints CA:TRUE){suffix}")
         elif not constraints.ca:
-            errors.append(f"{_describe(item)} is not a CA certificate (basicConstraints CA:FALSE)")
+            found.append(f"{_describe(item)} is not a CA certificate (basicConstraints CA:FALSE){suffix}")
         elif constraints.path_length is not None and below > constraints.path_length:
-            errors.append(
-                f"{_describe(item)} has pathLenConstraint {constraints.path_length} but {below} intermediate(s) below it"
+            found.append(
+                f"{_describe(item)} has pathLenConstraint {constraints.path_length} but {below} intermediate(s) below it{suffix}"
             )
         usage = extension_value(cert, x509.KeyUsage)
         if usage is not None and not usage.key_cert_sign:
-            errors.append(f"{_describe(item)} has a keyUsage without keyCertSign: it may not sign certificates")
+            found.append(f"{_describe(item)} has a keyUsage without keyCertSign: it may not sign certificates{suffix}")
+        if not cert.subject.rdns:
+            found.append(f"{role} {_describe(item)} has an empty subject, which a CA may not have (RFC 5280 §4.1.2.6){suffix}")
+        for check in (_constraints.weak_ca_key, _constraints.ca_eku_problem, _constraints.malformed_constraints):
+            text = check(cert)
+            if text:
+                found.append(f"{role} {_describe(item)} {text}{suffix}")
         if _name_key(cert.subject) != _name_key(cert.issuer):  # self-issued certificates do not count (RFC 5280 §4.2.1.9)
             below += 1
+    errors.extend(_path_name_constraints(chain, anchor_index=anchor_index))
     return errors, warnings
+
+
+def _path_name_constraints(chain: list[SourcedCertificate], *, anchor_index: int | None) -> list[str]:
+    """RFC 5280 §6.1.3 (b)(c): each CA's name constraints over every certificate below it, except self-issued intermediates."""
+    top = len(chain) - 1 if anchor_index is None else min(anchor_index, len(chain) - 1)
+    budget = [_constraints.MAX_NAME_CONSTRAINT_CHECKS]
+    errors = []
+    for index in range(1, top + 1):
+        ca = chain[index].certificate
+        if extension_value(ca, x509.NameConstraints) is None:
+            continue
+        constrained = [(chain[below].certificate, below == 0) for below in range(index)
+                       if below == 0 or _name_key(chain[below].certificate.subject) != _name_key(chain[below].certificate.issuer)]
+        for problem in _constraints.name_constraint_problems(constrained, [ca], budget=budget):
+            errors.append(f"name constraints violated: {problem}")
+        if errors:
+            break
+    return errors
 
 
 def _enumerate_paths(leaf: SourcedCertificate, pool: _Pool, *, max_depth: int, fetch: Callable[[SourcedCertificate], bool]) -> list[_Path]:
@@ -841,14 +899,17 @@ def _failure_message(path: _Path, *, anchored: bool, catalog: list | None, fetch
     if path.end in ("loop", "depth"):
         return f"cannot build the chain for {_describe(leaf)}: {path.detail}"
     if path.end == "root":
-        return (f"the chain of {_describe(leaf)} ends at the self-signed root {_describe(top)}, "
-                f"which is not in the trust bundle")
+        message = (f"the chain of {_describe(leaf)} ends at the self-signed root {_describe(top)}, "
+                   f"which is not in the trust bundle")
+        unparsable = [f"{_describe(item)} was left out: certificate cannot be parsed: {problem}" for item, problem in pool.unparsable]
+        return "; ".join([message] + unparsable)
     issuer = top.certificate.issuer
     message = (f"cannot complete the chain of {_describe(leaf)}: no issuer found for {_describe(top)}; "
                f"missing issuer certificate: {name_to_string(issuer) or '<empty name>'}")
     if anchored:
         message += " (no trust anchor reached)"
     details = list(pool.near_misses.get(_sha256(top.certificate), []))
+    details.extend(f"{_describe(item)} was left out: certificate cannot be parsed: {problem}" for item, problem in pool.unparsable)
     urls = ca_issuers_urls(top.certificate)
     notes = fetch_notes.get(_sha256(top.certificate), [])
     details.extend(notes)
@@ -887,6 +948,9 @@ def build_chain(
     else:
         raise CertfleetError(f"the leaf must be a certificate, got {type(leaf).__name__}")
     leaf_fp = _sha256(leaf_item.certificate)
+    problem = _constraints.certificate_problem(leaf_item.certificate)
+    if problem is not None:
+        raise CertfleetError(f"certificate cannot be parsed: {_describe(leaf_item)}: {problem}")
     pile = _sourced(candidates, default_label="input")
     anchors = _sourced(trust_anchors, default_label="trust bundle")
 
@@ -963,7 +1027,7 @@ def build_chain(
     options = []
     for path in considered:
         served, root = _served(path, prefer=prefer, pool=pool)
-        errors, path_warnings = _check_path(served, root, now=now, pool=pool)
+        errors, path_warnings = _check_path(served, root, now=now, pool=pool, anchor_index=path.trusted_at)
         options.append((_rank(served, root, prefer=prefer, has_errors=bool(errors)), path, served, root, errors, path_warnings))
     options.sort(key=lambda option: option[0])
     _rank_key, _chosen, served, root, errors, path_warnings = options[0]
@@ -983,7 +1047,14 @@ def build_chain(
     used_ids = {_identity(item.certificate) for item in served + ([root] if root else [])}
     on_some_path = {_sha256(node.certificate) for path in paths for node in path.nodes}
     unused = []
+    unparsable = {_sha256(item.certificate): (item, problem) for item, problem in pool.unparsable}
     for fingerprint in sorted(pile_fingerprints - used - {leaf_fp}):
+        if fingerprint in unparsable:
+            item, problem = unparsable[fingerprint]
+            warnings.append(f"ignored {item.source}: certificate cannot be parsed: {problem}")
+            unused.append({"source": item.source, "subject": "", "sha256": fingerprint,
+                           "reason": f"certificate cannot be parsed: {problem}"})
+            continue
         item = pool.by_fingerprint[fingerprint]
         if _identity(item.certificate) in used_ids:
             reason = "another certificate for the same CA (same subject and key, e.g. cross-signed) is used"

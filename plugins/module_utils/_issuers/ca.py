@@ -1085,8 +1085,8 @@ def run_private_ca(
 
     if ca is None:
         kind = kind or "root"
-        if full_key["type"] == "RSA" and full_key["size"] < 2048:
-            raise CertfleetError(f"key_size: a CA key needs at least 2048 bits, not {full_key['size']}")
+        if full_key["type"] == "RSA" and (full_key["size"] < 2048 or full_key["size"] % 8):
+            raise CertfleetError(f"key_size: a CA key needs at least 2048 bits, a multiple of 8, not {full_key['size']}")
         if signed_certificates:
             raise CertfleetError(f"signed_certificate_path: CA {name} does not exist yet; create the subordinate CA first, "
                                  f"submit its {_FILES['csr']}, then import the certificate")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
-import ipaddress
 import os
 import re
 import ssl
@@ -28,6 +27,9 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import constraints as _constraints
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import names as _names
+from ansible_collections.certfleet.tls.plugins.module_utils._chain import verify as _verify
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import (
     HAS_CRYPTOGRAPHY,
@@ -406,6 +408,7 @@ def days_left(certificate, now: datetime.datetime) -> int:
 def check_expiry(certificate, *, now: datetime.datetime, policy: Policy, left: int | None = None, end: str | None = None) -> Check:
     """Days left vs the thresholds; expired and not-yet-valid are critical (``left`` / ``end`` when already known)."""
     not_after = certificate.not_valid_after_utc
+    now = now.replace(microsecond=0)  # one-second granularity, both ends inclusive (RFC 5280 §4.1.2.5)
     if now < certificate.not_valid_before_utc:
         return Check("expiry", "critical", f"not yet valid: notBefore is {iso(certificate.not_valid_before_utc)}")
     left = days_left(certificate, now) if left is None else left
@@ -419,68 +422,12 @@ def check_expiry(certificate, *, now: datetime.datetime, policy: Policy, left: i
     return Check("expiry", "ok", f"expires on {end}: {left} day(s) left")
 
 
-def _dns_matches(pattern: str, hostname: str) -> bool:
-    """RFC 6125 §6.4.3 as browsers apply it: exact, or ``*.`` as the whole leftmost label matching one label."""
-    pattern = pattern.rstrip(".").lower()
-    if pattern == hostname:
-        return True
-    if not pattern.startswith("*."):
-        return False
-    suffix = pattern[2:]
-    if "*" in suffix or "." not in suffix:
-        return False  # "*.*.x" and "*.com" are never honoured
-    label, _sep, rest = hostname.partition(".")
-    return bool(label) and rest == suffix
-
-
-def _a_label(hostname: str) -> str:
-    name = hostname.strip().rstrip(".")
-    if name.isascii():
-        return name.lower()
-    try:
-        return name.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return name.lower()
-
-
-_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}\Z")
-
-
-def _ip_literal(hostname: str):
-    """ipaddress object for an IPv4 / IPv6 literal (brackets and zone allowed), else None."""
-    text = hostname.strip("[]").split("%", 1)[0]
-    if ":" not in text and not _IPV4.fullmatch(text):
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-_UNSET = object()
-
-
-def hostname_matches(certificate, hostname: str, *, san=_UNSET) -> tuple[bool, str]:
-    """(matches?, explanation) for a DNS name or IP literal against the certificate's subjectAltName."""
-    if san is _UNSET:
-        san = extension_value(certificate, x509.SubjectAlternativeName)
-    address = _ip_literal(hostname)
-    if san is None:
-        cns = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        cn = f" (its CN is {cns[0].value!r}, which clients no longer use for names)" if cns else ""
-        return False, f"the certificate has no subjectAltName{cn}"
-    if address is not None:
-        ips = san.get_values_for_type(x509.IPAddress)
-        if any(ip == address for ip in ips):
-            return True, f"IP address {address} is in the subjectAltName"
-        return False, f"IP address {address} is not among the subjectAltName IP addresses {[str(ip) for ip in ips]}"
-    name = _a_label(hostname)
-    patterns = san.get_values_for_type(x509.DNSName)
-    for pattern in patterns:
-        if _dns_matches(pattern, name):
-            return True, f"{name} matches subjectAltName {pattern}"
-    shown = ", ".join(patterns[:10]) + (", ..." if len(patterns) > 10 else "")
-    return False, f"{name} is not covered by the subjectAltName DNS names ({shown or 'none'})"
+# Name matching is the chain engine's (``_chain.names``), so tls_probe, cert_scan and the engine agree.
+_dns_matches = _names.dns_matches
+_a_label = _names.a_label
+_ip_literal = _names.ip_literal
+_UNSET = _names.UNSET
+hostname_matches = _names.hostname_matches
 
 
 def check_hostname(certificate, hostname: str, *, san=_UNSET) -> Check:
@@ -635,28 +582,61 @@ class ChainAnalyzer:
             return dict(found)
         return _chain.certificate_info(certificate)
 
-    def _path_verdict(self, certificates: list, ids: list[bytes], path: list[int], anchors: list, trust: TrustStore,
-                      now: datetime.datetime) -> tuple[bool, str]:
-        """(trusted, message) from _chain.build_chain; independent of the leaf once the leaf's issuer is fixed."""
-        key = (tuple(ids[1:]), tuple(path), trust.ident, tuple(id(anchor) for anchor in anchors), now.date())
-        found = self._verdicts.get(key) if len(path) > 1 else None
-        if found is not None:
-            return found
+    def _trust_verdict(self, certificates: list, ids: list[bytes], trust: TrustStore, now: datetime.datetime) -> tuple[bool, str] | None:
+        """(trusted, message) from _chain.build_chain's own path search over every presented certificate; None without a candidate anchor.
+
+        The anchors are every certificate of the trusted CA set that may have issued, or be the
+        same CA as, any presented certificate (a name prefilter, confirmed by build_chain), so the
+        verdict does not depend on the order the server sent its certificates in.
+
+        In a scan thousands of leaves share a few CA paths: a path build_chain accepted is kept per
+        (leaf issuer, presented CAs, CA set), and a new leaf of the same issuer is checked against
+        it by what depends on the leaf alone (its signature, critical extensions, the path's name
+        constraints, serverAuth). Anything else, or a leaf that fails there, gets the full search.
+        """
+        leaf = certificates[0]
+        anchors = {}
+        for certificate in certificates:
+            for anchor, digest in trust.candidates(certificate):
+                anchors.setdefault(digest, anchor)
+        if not anchors:
+            return None
+        aki = extension_value(leaf, x509.AuthorityKeyIdentifier)
+        ca_key = (leaf.issuer.public_bytes(), aki.key_identifier if aki is not None else None, tuple(sorted(ids[1:])),
+                  trust.ident, tuple(sorted(anchors)))
+        known = self._verdicts.get(ca_key)
+        if known is not None:
+            verdict = self._leaf_on_known_path(leaf, ids[0], known, now)
+            if verdict is not None:
+                return verdict
         try:
-            result = _chain.build_chain(certificates[0], certificates[1:], trust_anchors=anchors, allow_incomplete=True,
-                                        catalog=[], now=now)
+            result = _chain.build_chain(leaf, certificates[1:], trust_anchors=list(anchors.values()), catalog=[], now=now)
         except CertfleetError as exc:
-            verdict = (False, str(exc))
-        else:
-            if result.complete:
-                top = result.sourced[-1] if result.root is None else result.root
-                verdict = (True, f"trusted by the CA set {trust.name} (anchor {name_to_string(top.certificate.subject) or '<empty subject>'})")
-            else:
-                verdict = (False, next((w for w in result.warnings if w.startswith("incomplete chain")), "no path to a trust anchor"))
-        if len(path) > 1:
+            return False, str(exc)
+        problems = _verify.leaf_usage_problems(leaf)
+        if problems:
+            return False, "; ".join(problems)
+        path = [item.certificate for item in result.intermediates] + ([result.root.certificate] if result.root is not None else [])
+        top = result.sourced[-1] if result.root is None else result.root
+        message = f"trusted by the CA set {trust.name} (anchor {name_to_string(top.certificate.subject) or '<empty subject>'})"
+        if path:
+            # The path holds while every CA on it is within its validity period.
+            window = (max(cert.not_valid_before_utc for cert in path), min(cert.not_valid_after_utc for cert in path))
             self._limit(self._verdicts)
-            self._verdicts[key] = verdict
-        return verdict
+            self._verdicts[ca_key] = (path, hashlib.sha256(_der(path[0])).digest(), message, window)
+        return True, message
+
+    def _leaf_on_known_path(self, leaf, leaf_id: bytes, known: tuple, now: datetime.datetime) -> tuple[bool, str] | None:
+        """(True, message) when the leaf passes every leaf-dependent check on a CA path build_chain accepted; None to search afresh."""
+        path, issuer_id, message, (start, end) = known
+        if not start <= now.replace(microsecond=0) <= end or not self.issued_by(leaf, leaf_id, path[0], issuer_id):
+            return None
+        constraints = extension_value(leaf, x509.BasicConstraints)
+        if _constraints.extension_problems(leaf, is_ca=constraints is not None and constraints.ca):
+            return None
+        if _constraints.name_constraint_problems([(leaf, True)], path) or _verify.leaf_usage_problems(leaf):
+            return None
+        return True, message
 
     def _anchors(self, certificates: list, ids: list[bytes], path: list[int], trust: TrustStore) -> list:
         """Anchors that issued the top of the path, or that are the same CA (subject and key) as a node of it."""
@@ -757,12 +737,17 @@ class ChainAnalyzer:
         top_self_signed = self.self_signed(top, ids[path[-1]])
         anchors = self._anchors(certificates, ids, path, expect.trust) if expect.trust is not None else []
         complete = self._completeness_check(certificates, chain, path, top_self_signed, anchors, expect, ids)
+        verdict = self._trust_verdict(certificates, ids, expect.trust, now) if expect.trust is not None and expect.check_trust else None
+        if complete.status == "critical" and verdict is not None and verdict[0] and not complete.message.startswith("the server does not send"):
+            # The issuer walk follows the presented order; build_chain found a trusted path through
+            # what was sent, so nothing is missing (the order is chain_order's business).
+            complete = Check("chain_complete", "ok", f"complete: {verdict[1]}")
         checks.append(complete)
         facts["chain_complete"] = None if complete.message.startswith("not checked") else complete.status == "ok"
 
         if expect.trust is not None and expect.check_trust:
-            if anchors:
-                trusted, message = self._path_verdict(certificates, ids, path, anchors, expect.trust, now)
+            if verdict is not None:
+                trusted, message = verdict
             elif top_self_signed:
                 trusted, message = False, (f"the chain ends at the self-signed {chain[path[-1]]['subject'] or '<empty subject>'}, "
                                            f"which is not in the trusted CA set {expect.trust.name}")
@@ -905,6 +890,7 @@ class ChainAnalyzer:
     def _intermediate_expiry_check(self, certificates: list, chain: list, indexes: list[int], ids: list[bytes],
                                    now: datetime.datetime) -> Check:
         leaf_end = certificates[0].not_valid_after_utc
+        now = now.replace(microsecond=0)
         expired = []
         early = []
         for i in indexes:
@@ -976,26 +962,14 @@ def _decode_fields(*_fields) -> None:
 
 
 def certificate_problem(certificate) -> str | None:
-    """Why a presented certificate cannot be read, or None: every field cryptography decodes only on access.
+    """Why a presented certificate cannot be read, or None: the chain engine's parse guard (``_chain.constraints``).
 
     ``load_der_x509_certificate`` checks the outer structure only; names (a T61String that is not
     text), extensions and the public key are decoded when first read, so a certificate OpenSSL
-    serves can still raise in the middle of the checks.
+    serves can still raise in the middle of the checks. A well-formed key of a type cryptography
+    does not know is readable here (the key check says "unknown"); the trust check rejects it.
     """
-    try:
-        _decode_fields(certificate.subject, certificate.issuer, certificate.serial_number, certificate.not_valid_before_utc,
-                       certificate.not_valid_after_utc, certificate.signature_algorithm_oid)
-        for _extension in certificate.extensions:
-            pass
-        try:
-            certificate.public_key()
-        except UnsupportedAlgorithm:
-            pass  # a well-formed key of a type we do not know: the key check says "unknown"
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        # cryptography raises ValueError for bad encodings, but also DuplicateExtension and
-        # UnsupportedGeneralNameType (plain Exceptions): any of them means "cannot be read".
-        return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
-    return None
+    return _constraints.certificate_problem(certificate, key_required=False)
 
 
 def _extensions_readable(certificates: list) -> bool:

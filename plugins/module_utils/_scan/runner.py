@@ -12,6 +12,7 @@ or forked over several worker processes.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._scan.checks import 
     ChainAnalyzer,
     Expectations,
     TrustStore,
+    endpoint_report,
     evaluate,
     expectations_for,
 )
@@ -179,7 +181,17 @@ def run_scan(plan: ScanPlan, *, analyzer: ChainAnalyzer | None = None, concurren
     for result in scanner(plan.endpoints(), concurrency=concurrency, timeout=timeout, deadline=deadline, backend=backend,
                           resolver=resolver):
         spec = result.endpoint.data
-        yield evaluate(result, analyzer, expect=spec.expect, include_chain=include_chain, extra=spec.extra)
+        yield safe_evaluate(result, analyzer, expect=spec.expect, include_chain=include_chain, extra=spec.extra)
+
+
+def safe_evaluate(result, analyzer: ChainAnalyzer, *, expect, include_chain: bool, extra) -> dict:
+    """``evaluate``, but whatever goes wrong with one endpoint is that endpoint's ``error`` outcome, never the end of the scan."""
+    try:
+        return evaluate(result, analyzer, expect=expect, include_chain=include_chain, extra=extra)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        failed = dataclasses.replace(result, outcome="error",
+                                     message=f"unexpected error while checking the presented chain: {type(exc).__name__}: {exc}")
+        return endpoint_report(failed, None, include_chain=include_chain, extra=extra)
 
 
 def _fork_context():

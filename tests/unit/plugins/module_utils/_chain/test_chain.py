@@ -483,15 +483,27 @@ def test_intermediate_expiring_before_leaf_warns(pki):
     assert any("intermediate input#1 (/CN=Short Int) expires on" in w and "before the leaf" in w for w in result.warnings)
 
 
-def test_expired_root_and_leaf_only_warn(pki):
+def test_expired_trust_anchor_is_rejected_and_expired_leaf_only_warns(pki):
     old = pb.make_expired("Expired Root")
     inter = pb.make_intermediate("Int Under Expired Root", issuer=old, not_before=pb.utcnow() - datetime.timedelta(days=200),
                                  not_after=pb.utcnow() + datetime.timedelta(days=100))
     leaf = pb.make_leaf("x.example.test", issuer=inter, not_before=pb.utcnow() - datetime.timedelta(days=20),
                         not_after=pb.utcnow() - datetime.timedelta(days=1))
-    # The intermediate was issued after its root expired here, which is odd but only warnings apply.
-    result = _chain.build_chain(leaf.cert, [inter.cert, old.cert])
-    assert any(w.startswith("root ") and "expired on" in w for w in result.warnings)
+    # Decision (docs/chains.md): an expired trust anchor fails the path, as OpenSSL, Go and webpki do.
+    with pytest.raises(CertfleetError, match=r"root .*Expired Root.* expired on"):
+        _chain.build_chain(leaf.cert, [inter.cert, old.cert])
+    with pytest.raises(CertfleetError, match=r"expired on"):
+        _chain.build_chain(leaf.cert, [inter.cert], trust_anchors=[old.cert])
+    # A root that is not trusted anyway (allow_incomplete without that anchor) still only warns.
+    other = pb.make_root("Unrelated Anchor")
+    result = _chain.build_chain(leaf.cert, [inter.cert, old.cert], trust_anchors=[other.cert], allow_incomplete=True)
+    assert not result.complete
+    # The leaf's own validity is the caller's check (cert_chain builds chains for renewals too): a warning.
+    good_root = pb.make_root("Valid Root")
+    good_inter = pb.make_intermediate("Int Under Valid Root", issuer=good_root)
+    old_leaf = pb.make_leaf("y.example.test", issuer=good_inter, not_before=pb.utcnow() - datetime.timedelta(days=20),
+                            not_after=pb.utcnow() - datetime.timedelta(days=1))
+    result = _chain.build_chain(old_leaf.cert, [good_inter.cert, good_root.cert])
     assert any(w.startswith("the leaf certificate leaf") and "expired on" in w for w in result.warnings)
 
 
