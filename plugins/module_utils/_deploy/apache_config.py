@@ -399,7 +399,8 @@ def read_configuration(files, *, config_file: str, server_root: str, defines: di
 
     Returns server_root, files (read, in order), listen, vhosts (file, line, addresses, port,
     server_name, server_aliases, document_root, ssl, certificate_files, key_files, chain_file),
-    defines, outside ({file: the directives it holds outside any vhost, at most 64}) and warnings. A missing main file, or a bound exceeded, raises CertfleetError.
+    defines, outside ({file: the directives it holds outside any vhost, at most 64}) and warnings.
+    A missing main file, or a bound exceeded, raises CertfleetError.
     """
     reader = _Reader(files, server_root=server_root, defines=defines or {}, environment=environment or {}, limits=limits or {})
     text = reader.read(config_file, where=config_file)

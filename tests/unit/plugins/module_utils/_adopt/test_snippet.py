@@ -41,8 +41,8 @@ def test_the_same_data_gives_the_same_bytes_and_own_values_are_plain():
 
 
 def test_group_vars_needs_the_same_sites_on_every_host():
-    inventory = {"certfleet_certificates": [], "hosts": {"web1": {"apache_ssl_sites": [{"name": "a"}]},
-                                                          "web2": {"apache_ssl_sites": [{"name": "b"}]}}}
+    hosts = {"web1": {"apache_ssl_sites": [{"name": "a"}]}, "web2": {"apache_ssl_sites": [{"name": "b"}]}}
+    inventory = {"certfleet_certificates": [], "hosts": hosts}
     with pytest.raises(CertfleetError, match="use snippet_format: inventory"):
         snippet.snippet(inventory)
     data = snippet.snippet(inventory, snippet_format="inventory", group="web")

@@ -29,8 +29,8 @@ def test_payload_removes_them_with_the_plan_removals():
     plan = {"sites": [], "passphrase_helper": False, "removals": [{"path": "/etc/apache2/sites-enabled/certfleet-old.conf", "secret": False}]}
     payload = apache.deploy_payload(plan, conf_file="/etc/apache2/conf-available/certfleet.conf",
                                     replace_vhosts=["/etc/apache2/sites-enabled/www.conf"], vhost_dirs=DEBIAN_DIRS + [""])
-    assert [item["path"] for item in payload["absent"]] == ["/etc/apache2/sites-enabled/certfleet-old.conf",
-                                                           "/etc/apache2/sites-enabled/www.conf"]
+    wanted = ["/etc/apache2/sites-enabled/certfleet-old.conf", "/etc/apache2/sites-enabled/www.conf"]
+    assert [item["path"] for item in payload["absent"]] == wanted
     assert apache.deploy_payload(plan, conf_file="/c.conf")["absent"] == plan["removals"]
     with pytest.raises(CertfleetError, match="must be a list"):
         apache.replaced_vhosts("/etc/apache2/sites-enabled/www.conf", vhost_dirs=DEBIAN_DIRS)
