@@ -21,10 +21,11 @@ def apache_ssl_store_files(certificates, store_path, passphrase=None):
     return [{"dest": item["path"], "content": item["content"]} for _entry, files, _facts in checked for item in files]
 
 
-def apache_ssl_deploy_files(plan, conf_file, conf_link="", helper=""):
+def apache_ssl_deploy_files(plan, conf_file, conf_link="", helper="", replace_vhosts=None, vhost_dirs=None):
     """files (vhosts, certfleet.conf, passphrase helper as role templates), links and absent paths for deploy_files."""
     return _apache.deploy_payload(plain(plan), conf_file=str(conf_file), conf_link=str(conf_link or ""),
-                                  helper=str(helper or ""))
+                                  helper=str(helper or ""), replace_vhosts=plain(replace_vhosts),
+                                  vhost_dirs=[str(item) for item in plain(vhost_dirs) or []])
 
 
 def apache_ssl_failure(task_name, result, error_log=""):

@@ -23,6 +23,7 @@ ALLOWED = {
     "_deploy": {"_common", "_chain", "_store"},
     "_scan": {"_common", "_chain", "_store"},
     "_report": {"_common"},
+    "_adopt": {"_common", "_chain", "_csr", "_store", "_deploy"},
 }
 
 # What spells the store's layout; only _store/ may say it.

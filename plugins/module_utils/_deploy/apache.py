@@ -304,13 +304,38 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
     }
 
 
-def deploy_payload(host_plan: dict, *, conf_file: str, conf_link: str = "", helper: str = "") -> dict:
+# A hand-made vhost file the role may remove when it takes a site over: one file name ending in .conf.
+REPLACED_VHOST_NAME = re.compile(r"[A-Za-z0-9_@+][A-Za-z0-9_.@+-]*\.conf\Z")
+
+
+def replaced_vhosts(paths, *, vhost_dirs) -> list[dict]:
+    """apache_ssl_replace_vhosts as deploy_files removals: each a .conf file (or sites-enabled link) directly in
+    one of ``vhost_dirs``, never a certfleet- file, so an inventory value cannot remove anything else."""
+    if paths is None:
+        return []
+    if isinstance(paths, str) or not isinstance(paths, list):
+        raise CertfleetError("apache_ssl_replace_vhosts must be a list of vhost file paths")
+    directories = {directory.rstrip("/") for directory in vhost_dirs if directory}
+    removals = []
+    for path in paths:
+        if not isinstance(path, str) or os.path.dirname(path) not in directories or ".." in path.split("/") \
+                or not REPLACED_VHOST_NAME.fullmatch(os.path.basename(path)) or os.path.basename(path).startswith("certfleet-"):
+            raise CertfleetError(f"apache_ssl_replace_vhosts: {path!r} is not a hand-made vhost file directly in "
+                                 f"{' or '.join(sorted(directories))} (a name ending in .conf, not certfleet-*)")
+        removals.append({"path": path, "secret": False})
+    return removals
+
+
+def deploy_payload(host_plan: dict, *, conf_file: str, conf_link: str = "", helper: str = "",
+                   replace_vhosts=None, vhost_dirs=()) -> dict:
     """The files, links and removals of one host's deploy_files transaction, beside the certificates.
 
     Each configuration file names its role template (rendered by the deploy_files action with the
     task's variables plus ``template_vars``): one vhost per site, the shared certfleet.conf, and the
     passphrase helper when the keys stay encrypted. ``conf_link`` (Debian's conf-enabled) and each
     site's ``vhost_link`` (sites-enabled) become symbolic links; an empty one is not made.
+    ``replace_vhosts``: hand-made vhost files (checked by ``replaced_vhosts``) removed in the same
+    transaction, so certfleet's vhosts take their sites over and a rollback puts them back.
     """
     config = {"mode": "0644", "owner": "root", "group": "root"}
     files = [dict(config, path=site["vhost_path"], template=VHOST_TEMPLATE, template_vars={"site": site})
@@ -324,6 +349,7 @@ def deploy_payload(host_plan: dict, *, conf_file: str, conf_link: str = "", help
     if conf_link:
         links.append({"path": conf_link, "src": conf_file})
     absent = [{"path": item["path"], "secret": item["secret"]} for item in host_plan["removals"]]
+    absent += replaced_vhosts(replace_vhosts, vhost_dirs=vhost_dirs)
     return {"files": files, "links": links, "absent": absent}
 
 
