@@ -14,6 +14,9 @@ description:
   - Otherwise C(cert_store) beside the first inventory source that is a path (C(ansible_inventory_sources)) - inside it when
     the source is a directory, next to it when it is a file. A host list such as C(web1,web2,) is not a path and is passed
     over; with no path at all, C(cert_store) beside the playbook (C(playbook_dir)).
+  - When the store it returns lies inside a directory given as an inventory source, it warns - Ansible reads every file in
+    an inventory directory as inventory (YAML and JSON files can set variables, executable files run as inventory
+    scripts), the store's files included. Give the inventory file (C(-i inventory/hosts.yml)) instead.
   - The roles (C(apache_ssl_store_path), C(cert_monitor_store_path)) and the playbooks (C(certfleet.tls.request),
     C(certfleet.tls.deploy)) take their default from this lookup, so they all find the same store.
   - With terms (definition names), the path of each definition's directory, or of one of its files with O(file);
@@ -65,6 +68,7 @@ _raw:
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._store.layout import (
@@ -72,7 +76,10 @@ from ansible_collections.certfleet.tls.plugins.module_utils._store.layout import
     certificate_dir,
     certificate_path,
     default_store_path,
+    inventory_directory_holding,
 )
+
+display = Display()
 
 
 class LookupModule(LookupBase):
@@ -105,4 +112,12 @@ class LookupModule(LookupBase):
             return str(configured)
         sources = self._templar.template(variables.get("ansible_inventory_sources") or [])
         playbook_dir = self._templar.template(variables.get("playbook_dir")) if variables.get("playbook_dir") else None
-        return default_store_path(inventory_sources=sources, playbook_dir=playbook_dir)
+        store = default_store_path(inventory_sources=sources, playbook_dir=playbook_dir)
+        holder = inventory_directory_holding(store, sources)
+        if holder is not None:
+            display.warning(
+                f"certfleet.tls: the certificate store {store} is inside the inventory directory {holder}. Ansible reads "
+                f"every file there as inventory (YAML/JSON files can set variables, executable files run as inventory "
+                f"scripts), including files saved into the store's incoming/ folder. Give the inventory file instead "
+                f"(-i {holder.rstrip('/')}/hosts.yml) or set certfleet_store_path outside {holder}.")
+        return store

@@ -129,3 +129,22 @@ def default_store_path(*, inventory_sources=None, playbook_dir: str | None = Non
         base = source if os.path.isdir(source) else os.path.dirname(source)
         return os.path.join(base, STORE_DIRECTORY)
     return os.path.join(os.path.abspath(playbook_dir or os.getcwd()), STORE_DIRECTORY)
+
+
+def inventory_directory_holding(store_path: str, inventory_sources) -> str | None:
+    """The inventory source that is a directory holding store_path, None when there is none.
+
+    Ansible reads every file under a directory given as an inventory source as inventory: YAML and
+    JSON files can define hosts and variables, and executable files run as inventory scripts. A store
+    there - whose incoming/ folder takes whatever a person saves into it - must not be used that way;
+    give the inventory file instead (``-i inventory/hosts.yml``).
+    """
+    store = os.path.realpath(os.path.abspath(os.path.expanduser(store_path)))
+    sources = [inventory_sources] if isinstance(inventory_sources, str) else list(inventory_sources or [])
+    for source in sources:
+        if not isinstance(source, str) or not source or "," in source:
+            continue
+        directory = os.path.realpath(os.path.abspath(os.path.expanduser(source)))
+        if os.path.isdir(directory) and (store == directory or store.startswith(directory.rstrip(os.sep) + os.sep)):
+            return source
+    return None

@@ -62,3 +62,31 @@ def test_files_of_definitions_and_cas_come_from_the_store_layout(tmp_path):
 def test_bad_terms_and_options_are_refused(tmp_path, terms, options, message):
     with pytest.raises(AnsibleError, match=message):
         lookup({"ansible_inventory_sources": [str(tmp_path)]}, *terms, **options)
+
+
+def test_a_store_inside_an_inventory_directory_source_is_warned_about(tmp_path, monkeypatch):
+    from ansible_collections.certfleet.tls.plugins.lookup import store_path  # pylint: disable=import-outside-toplevel
+    warnings = []
+    monkeypatch.setattr(store_path.display, "warning", warnings.append)
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "hosts.yml").write_text("all: {}\n")
+    assert lookup({"ansible_inventory_sources": [str(inventory / "hosts.yml")]}) == [str(inventory / "cert_store")]
+    assert not warnings
+    assert lookup({"ansible_inventory_sources": [str(inventory)]}) == [str(inventory / "cert_store")]
+    assert len(warnings) == 1 and "inside the inventory directory" in warnings[0]
+    assert f"-i {inventory}/hosts.yml" in warnings[0]
+
+
+@pytest.mark.parametrize(("inside", "expected"), [(True, True), (False, False)])
+def test_inventory_directory_holding(tmp_path, inside, expected):
+    from ansible_collections.certfleet.tls.plugins.module_utils._store.layout import (  # pylint: disable=import-outside-toplevel
+        inventory_directory_holding,
+    )
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    store = inventory / "cert_store" if inside else tmp_path / "cert_store"
+    sources = ["web1,web2,", str(inventory / "hosts.yml"), str(inventory)]
+    assert (inventory_directory_holding(str(store), sources) == str(inventory)) is expected
+    # an inventory file never holds the store: Ansible reads that file only
+    assert inventory_directory_holding(str(store), [str(inventory / "hosts.yml")]) is None
