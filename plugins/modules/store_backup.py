@@ -186,7 +186,7 @@ def main():
             path=dict(type="path"),
             directory=dict(type="path"),
             prefix=dict(type="str", default="certfleet-store"),
-            keep=dict(type="int", default=0, no_log=False),
+            keep=dict(type="int", default=0),
             definitions=dict(type="list", elements="str"),
             cas=dict(type="list", elements="str"),
             skip_unchanged=dict(type="bool", default=True),

@@ -290,6 +290,9 @@ def read_header(handle, *, source: str) -> Header:
     if len(body) < length:
         raise CertfleetError(f"{source}: truncated archive (shorter than its header)")
     try:
+        # Exactly one JSON object, nothing around it: a length off by one must not pass on a whitespace byte.
+        if body[:1] != b"{" or body[-1:] != b"}":
+            raise ValueError("not an object")
         document = json.loads(body.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         raise CertfleetError(f"{source}: the archive header is not valid JSON (damaged or altered)") from None

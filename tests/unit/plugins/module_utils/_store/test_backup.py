@@ -20,6 +20,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import issue as _issue
 from ansible_collections.certfleet.tls.plugins.module_utils._store import backup as _backup
+from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._store.request import run_request
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import load_current
 
@@ -694,3 +695,45 @@ def test_selected_manifest_with_entries_outside_its_selection_is_refused(tmp_pat
     assert_nothing_written(tmp_path)
     with pytest.raises(CertfleetError, match="must be lists of names"):
         restore(hostile(tmp_path, [ROOT], [], fields={"selected": {"definitions": "portal", "cas": []}}), tmp_path)
+
+
+def test_backup_to_a_path_is_skipped_when_unchanged_and_rewritten_when_changed(tmp_path):
+    store = tmp_path / "store"
+    (store / "certs" / "a").mkdir(parents=True)
+    (store / "certs" / "a" / "state.json").write_text("{}\n")
+    path = tmp_path / "out" / "a.cfbackup"
+    (tmp_path / "out").mkdir()
+    first = _backup.backup_store(str(store), BACKUP_PASS, path=str(path), kdf=FAST)
+    data = path.read_bytes()
+    second = _backup.backup_store(str(store), BACKUP_PASS, path=str(path), kdf=FAST)
+    assert first.written and not second.written and path.read_bytes() == data
+    os.chmod(store / "certs" / "a" / "state.json", 0o600)
+    third = _backup.backup_store(str(store), BACKUP_PASS, path=str(path), kdf=FAST)
+    assert third.written and path.read_bytes() != data, "a mode change is a change"
+    assert third.manifest.content_sha256 != first.manifest.content_sha256
+    assert os.listdir(tmp_path / "out") == ["a.cfbackup"], "no temporary file left"
+
+
+def test_a_store_behind_a_symbolic_link_is_restored_where_the_link_points(store, archive, tmp_path):
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "volume" / "cert_store").mkdir()
+    src = tmp_path / "in.cfbackup"
+    src.write_bytes(archive)
+    link = tmp_path / "cert_store"
+    link.symlink_to(tmp_path / "volume" / "cert_store")
+    result = _backup.restore_store(str(src), str(link), BACKUP_PASS)
+    assert result.changed and link.is_symlink()
+    assert tree(tmp_path / "volume" / "cert_store") == tree(store)
+
+
+def test_store_entries_order_is_parents_first_and_stable(store):
+    entries = [path for path, _info in layout.store_entries(str(store))]
+    assert entries[0] == "." and len(entries) == len(set(entries))
+    seen = set()
+    for path in entries[1:]:
+        assert (path.rpartition("/")[0] or ".") in seen | {"."}, path
+        seen.add(path)
+    assert entries == [path for path, _info in layout.store_entries(str(store))]
+    partial = [path for path, _info in layout.store_entries(str(store), definitions=["www"], cas=["intranet"])]
+    assert partial[:5] == [".", "ca", "certs", "ca/intranet", "certs/www"]
+    assert all(path in (".", "ca", "certs") or path.startswith(("ca/intranet", "certs/www")) for path in partial)
