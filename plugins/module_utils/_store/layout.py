@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 
@@ -148,3 +149,79 @@ def inventory_directory_holding(store_path: str, inventory_sources) -> str | Non
         if os.path.isdir(directory) and (store == directory or store.startswith(directory.rstrip(os.sep) + os.sep)):
             return source
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# enumerating a store (backup and restore: _store/backup.py)
+
+# A store holds a few thousand entries per thousand definitions; a walk that finds more stops.
+MAX_STORE_ENTRIES = 1_000_000
+
+
+def selection_roots(*, definitions=None, cas=None) -> list[str]:
+    """Relative POSIX paths of chosen definitions and CAs (``certs/<name>``, ``ca/<ca>``), names checked, sorted."""
+    roots = [f"{CERTIFICATES}/{check_name(name, what='definition name')}" for name in definitions or []]
+    roots += [f"{CAS}/{check_name(name, what='CA name')}" for name in cas or []]
+    return sorted(set(roots))
+
+
+def selection_parents() -> tuple[str, ...]:
+    """The store directories that hold the chosen definitions and CAs."""
+    return (CERTIFICATES, CAS)
+
+
+def backup_roots(store_path: str, *, definitions=None, cas=None) -> list[str] | None:
+    """Relative POSIX paths of what a partial backup holds (``certs/<name>``, ``ca/<ca>``), or None for the
+    whole store. Every name is checked and must exist as a directory of the store."""
+    if not definitions and not cas:
+        return None
+    roots = selection_roots(definitions=definitions, cas=cas)
+    for root in roots:
+        folder, name = root.split("/")
+        what = "definition" if folder == CERTIFICATES else "CA"
+        full = os.path.join(store_path, folder, name)
+        if not os.path.isdir(full) or os.path.islink(full):
+            raise CertfleetError(f"{what} {name!r} is not in the store ({full} is not a directory)")
+    return roots
+
+
+def store_entries(store_path: str, *, definitions=None, cas=None, max_entries: int = MAX_STORE_ENTRIES) -> list[tuple[str, os.stat_result]]:
+    """Every directory and file of the store, or of the chosen definitions and CAs with their parent
+    directories, as (relative POSIX path, lstat) pairs: ``"."`` (the store root) first, each directory
+    before what it holds, names sorted. Nothing is followed: a symbolic link is listed as what it is
+    (the caller refuses it), never walked through."""
+    if not os.path.isdir(store_path):
+        raise CertfleetError(f"store_path: '{store_path}' is not a directory")
+    roots = backup_roots(store_path, definitions=definitions, cas=cas)
+    entries = [(".", os.stat(store_path))]
+    if roots is None:
+        pending = [""]
+    else:
+        parents = sorted({root.split("/")[0] for root in roots})
+        entries += [(parent, os.lstat(os.path.join(store_path, parent))) for parent in parents]
+        pending = []
+        for root in roots:
+            entries.append((root, os.lstat(os.path.join(store_path, *root.split("/")))))
+            pending.append(root)
+    # Depth first, sorted, so the order is the same on every run (the content hash depends on it).
+    stack = list(reversed(pending))
+    while stack:
+        relative = stack.pop()
+        directory = os.path.join(store_path, *relative.split("/")) if relative else store_path
+        try:
+            with os.scandir(directory) as listing:
+                children = sorted(listing, key=lambda entry: entry.name)
+                found = [(f"{relative}/{child.name}" if relative else child.name, child.stat(follow_symlinks=False))
+                         for child in children]
+        except OSError as exc:
+            raise CertfleetError(f"store_path: cannot list '{directory}' ({exc.strerror})") from None
+        subdirectories = []
+        for child_path, child_stat in found:
+            entries.append((child_path, child_stat))
+            if len(entries) > max_entries:
+                raise CertfleetError(f"store_path: '{store_path}' holds more than {max_entries} entries")
+            if stat.S_ISDIR(child_stat.st_mode):
+                subdirectories.append(child_path)
+        # Every child of a directory is listed, then each subdirectory is walked, in name order.
+        stack.extend(reversed(subdirectories))
+    return entries
