@@ -211,13 +211,22 @@ def weak_ca_key(certificate) -> str | None:
     return None
 
 
-def ca_eku_problem(certificate) -> str | None:
-    """A CA whose extKeyUsage allows neither serverAuth nor anyExtendedKeyUsage cannot issue for TLS servers."""
+def _eku_without_server_auth(certificate) -> set | None:
+    """The usages of an extKeyUsage that allows neither serverAuth nor anyExtendedKeyUsage; None when it allows
+    TLS server authentication or is absent (RFC 5280 §4.2.1.12: absent means any use)."""
     extension = _extension(certificate, ExtensionOID.EXTENDED_KEY_USAGE)
     if extension is None:
         return None
     usages = set(extension.value)
     if ExtendedKeyUsageOID.SERVER_AUTH in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages:
+        return None
+    return usages
+
+
+def ca_eku_problem(certificate) -> str | None:
+    """A CA whose extKeyUsage allows neither serverAuth nor anyExtendedKeyUsage cannot issue for TLS servers."""
+    usages = _eku_without_server_auth(certificate)
+    if usages is None:
         return None
     shown = ", ".join(sorted(getattr(oid, "_name", None) or oid.dotted_string for oid in usages)) or "none"
     return f"has an extKeyUsage without serverAuth ({shown}): it may not issue TLS server certificates"
@@ -225,11 +234,7 @@ def ca_eku_problem(certificate) -> str | None:
 
 def leaf_eku_problem(certificate) -> str | None:
     """A leaf whose extKeyUsage allows neither serverAuth nor anyExtendedKeyUsage is not a server certificate."""
-    extension = _extension(certificate, ExtensionOID.EXTENDED_KEY_USAGE)
-    if extension is None:
-        return None
-    usages = set(extension.value)
-    if ExtendedKeyUsageOID.SERVER_AUTH in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages:
+    if _eku_without_server_auth(certificate) is None:
         return None
     return "the leaf's extKeyUsage does not allow serverAuth (TLS server authentication)"
 

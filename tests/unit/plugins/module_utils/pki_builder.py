@@ -277,3 +277,14 @@ def pfx(leaf: Issued, cas: list, *, password: bytes = b"secret", friendly_name: 
     return pkcs12.serialize_key_and_certificates(
         friendly_name, leaf.key, leaf.cert, [c.cert if isinstance(c, Issued) else c for c in cas],
         serialization.BestAvailableEncryption(password))
+
+
+def put_definition(store, name: str, issued: Issued, intermediate: Issued, *, passphrase: str) -> None:
+    """Write a definition's key (encrypted with passphrase), certificate and chain into a store directory (pathlib.Path)
+    the way the store lays them out, for tests that need a current generation without running the request engine."""
+    directory = store / "certs" / name
+    directory.mkdir(parents=True)
+    (directory / "key.pem").write_bytes(issued.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(passphrase.encode())))
+    (directory / "cert.pem").write_bytes(issued.pem)
+    (directory / "chain.pem").write_bytes(intermediate.pem)

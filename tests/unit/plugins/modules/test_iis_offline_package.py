@@ -12,11 +12,10 @@ import subprocess
 import zipfile
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certfleet.tls.plugins.module_utils._deploy import iis, offline
 from ansible_collections.certfleet.tls.plugins.modules import iis_offline_package
-from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils.pki_builder import make_intermediate, make_leaf, make_root
+from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils.pki_builder import make_intermediate, make_leaf, make_root, put_definition
 
 PASS = "Offline-Store-Pass-1"
 OPENSSL = shutil.which("openssl")
@@ -31,19 +30,10 @@ def pki():
             "legacy-own": make_leaf("legacy.example.com", issuer=intermediate, key_type="rsa2048")}
 
 
-def _put(store, name, issued, intermediate):
-    directory = store / "certs" / name
-    directory.mkdir(parents=True)
-    (directory / "key.pem").write_bytes(issued.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(PASS.encode())))
-    (directory / "cert.pem").write_bytes(issued.pem)
-    (directory / "chain.pem").write_bytes(intermediate.pem)
-
-
 @pytest.fixture
 def store(tmp_path, pki):
     path = tmp_path / "store"
-    _put(path, "legacy", pki["legacy"], pki["int"])
+    put_definition(path, "legacy", pki["legacy"], pki["int"], passphrase=PASS)
     (path / "ca" / "lab").mkdir(parents=True)
     (path / "ca" / "lab" / "root.pem").write_bytes(pki["root"].pem)
     return path
@@ -133,7 +123,7 @@ def test_per_server_definition_packages_its_own_key(run_module, store, tmp_path,
     definitions = [dict(DEFINITIONS[0], deploy={"key_policy": "per_server"})]
     result = run_module(iis_offline_package.main, _args(store, tmp_path, definitions=definitions))
     assert result["failed"] and "refusing to deploy the shared legacy" in result["msg"]
-    _put(store, "legacy--legacy01", pki["legacy-own"], pki["int"])
+    put_definition(store, "legacy--legacy01", pki["legacy-own"], pki["int"], passphrase=PASS)
     result = run_module(iis_offline_package.main, _args(store, tmp_path, definitions=definitions))
     assert result["thumbprint"] == iis.certificate_thumbprint(pki["legacy-own"].cert)
     assert os.path.basename(result["package_path"]).startswith("legacy--legacy01.legacy01.")

@@ -11,11 +11,10 @@ import stat
 import subprocess
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certfleet.tls.plugins.module_utils._deploy import iis
 from ansible_collections.certfleet.tls.plugins.modules import iis_plan
-from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils.pki_builder import make_intermediate, make_leaf, make_root
+from ansible_collections.certfleet.tls.tests.unit.plugins.module_utils.pki_builder import make_intermediate, make_leaf, make_root, put_definition
 
 PASS = "Iis-Plan-Store-Pass-1"
 OPENSSL = shutil.which("openssl")
@@ -30,20 +29,11 @@ def pki():
             "www-web1": make_leaf("www.example.com", issuer=intermediate)}
 
 
-def _put(store, name, issued, intermediate):
-    directory = store / "certs" / name
-    directory.mkdir(parents=True)
-    (directory / "key.pem").write_bytes(issued.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(PASS.encode())))
-    (directory / "cert.pem").write_bytes(issued.pem)
-    (directory / "chain.pem").write_bytes(intermediate.pem)
-
-
 @pytest.fixture
 def store(tmp_path, pki):
     path = tmp_path / "store"
     for name in ("www", "api"):
-        _put(path, name, pki[name], pki["int"])
+        put_definition(path, name, pki[name], pki["int"], passphrase=PASS)
     (path / "ca" / "lab").mkdir(parents=True)
     (path / "ca" / "lab" / "root.pem").write_bytes(pki["root"].pem)
     return path
@@ -188,7 +178,7 @@ def test_per_server_key_is_never_replaced_by_the_shared_one(run_module, store, t
     assert not os.path.exists(tmp_path / "work")
     result = run_module(iis_plan.main, _args(store, tmp_path, definitions=definitions, key_policy="shared"))
     assert result["failed"] and "refusing a shared-key deploy" in result["msg"]
-    _put(store, "www--web1", pki["www-web1"], pki["int"])
+    put_definition(store, "www--web1", pki["www-web1"], pki["int"], passphrase=PASS)
     result = run_module(iis_plan.main, _args(store, tmp_path, definitions=definitions))
     assert not result.get("failed"), result
     plan = result["plan"]
