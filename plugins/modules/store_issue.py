@@ -20,8 +20,9 @@ description:
   - V(manual) definitions are ordered from a CA by a person; they are not in RV(certificates), and RV(pending) says what
     to do for each.
   - V(acme) definitions are issued by an ACME CA (RFC 8555) named by C(issuer.directory), with an account kept in the
-    store (its key encrypted with O(passphrase)) and http-01 validation (a standalone responder on the controller or
-    token files in a webroot); see C(docs/acme.md). Needs the Python C(acme) library on the controller.
+    store (its key encrypted with O(passphrase)), http-01 validation (a standalone responder on the controller or
+    token files in a webroot) or dns-01 validation through a command hook; see C(docs/acme.md). Needs the Python
+    C(acme) library on the controller.
   - Re-runs change nothing until a certificate enters its renewal window (the definition's C(renew_before_days),
     30 days when not set), its CSR changes (new key or names from M(certfleet.tls.store_request)), or it is revoked.
     The previous certificate generation is then archived in the store under its serial.

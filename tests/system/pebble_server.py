@@ -93,6 +93,7 @@ class Pebble:
     tls: dict
     http_port: int
     management_port: int
+    challtestsrv_management: int = 0  # set-txt / clear-txt for dns-01
     processes: list = field(default_factory=list)
 
     def management(self, path: str) -> tuple[int, bytes, dict]:
@@ -139,7 +140,7 @@ def start_pebble(directory: str, *, env: dict | None = None, eab: bool = False) 
     with open(config_path, "w", encoding="utf-8") as handle:
         json.dump(config, handle)
     server = Pebble(directory_url=f"https://127.0.0.1:{listen}/dir", ca_bundle=tls["ca"], tls=tls, http_port=http_port,
-                    management_port=management)
+                    management_port=management, challtestsrv_management=challtest_management)
     try:
         challtestsrv = subprocess.Popen(
             [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",

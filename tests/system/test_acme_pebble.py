@@ -197,6 +197,30 @@ def test_webroot_responder_behind_a_web_server(tmp_path, pebble):
     assert "issued" in events(store)
 
 
+DNS_HOOK = """#!{python}
+import json, sys, urllib.request
+action, name, value = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(f"{{action}} {{name}}\\n")
+body = {{"host": name + "."}} if action == "remove" else {{"host": name + ".", "value": value}}
+request = urllib.request.Request("http://127.0.0.1:{port}/" + ("clear-txt" if action == "remove" else "set-txt"),
+                                 data=json.dumps(body).encode(), method="POST")
+urllib.request.urlopen(request, timeout=10).read()
+"""
+
+
+def test_dns01_through_a_command_hook_against_challtestsrv(tmp_path, pebble):
+    hook, log = tmp_path / "dns-hook", tmp_path / "dns-hook.log"
+    hook.write_text(DNS_HOOK.format(python=sys.executable, log=str(log), port=pebble.challtestsrv_management))
+    hook.chmod(0o755)
+    definitions = [definition(pebble, challenge={"type": "dns-01", "command": [str(hook)]})]
+    store = prepared(tmp_path, definitions)
+    assert issue(store, definitions)["changed"]
+    assert log.read_text().splitlines() == ["add _acme-challenge.www.example.test", "remove _acme-challenge.www.example.test"]
+    challenge = [e for e in read_history(str(store / "certs" / "www")) if e["event"] == "acme_challenge"]
+    assert challenge[0]["type"] == "dns-01" and challenge[0]["responder"] == "command"
+
+
 def test_server_down_fails_clearly_and_writes_nothing(tmp_path, pebble):
     definitions = [definition(pebble, directory=f"https://127.0.0.1:{free_port()}/dir")]
     store = prepared(tmp_path, definitions)

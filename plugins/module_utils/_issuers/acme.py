@@ -141,7 +141,9 @@ DEFAULT_ACCOUNT = "default"
 DEFAULTS = {"account": DEFAULT_ACCOUNT, "contact": [], "terms_agreed": False, "eab_kid": None, "ca_bundle": None,
             "validate_certs": True, "preferred_chain": None, "order_timeout": 300, "request_timeout": 30,
             "rate_limit_wait": 300}
-CHALLENGE_DEFAULTS = {"type": "http-01", "responder": "standalone", "address": "", "port": 80, "webroot": None}
+CHALLENGE_DEFAULTS = {"type": "http-01", "responder": None, "address": "", "port": 80, "webroot": None, "command": None,
+                      "timeout": 60}
+RESPONDERS = {"http-01": ("standalone", "webroot"), "dns-01": ("command",)}
 ISSUER_KEYS = {"provider", "profile", "directory"} | set(DEFAULTS) | {"challenge"}
 LIMITS = {"order_timeout": (10, 3600), "request_timeout": (1, 300), "rate_limit_wait": (0, 3600)}
 # What the server sends back is bounded: a certificate chain longer than this, or larger, is refused.
@@ -195,15 +197,26 @@ def _problems_of(definition: dict) -> tuple[dict, list[str]]:
     if unknown:
         problems.append(f"issuer.challenge: unknown key(s) {', '.join(unknown)}")
     challenge.update({key: value for key, value in raw.items() if key in CHALLENGE_DEFAULTS and value is not None})
-    if challenge["type"] != "http-01":
-        problems.append(f"issuer.challenge.type {challenge['type']!r}: only http-01 is supported so far (dns-01 is planned)")
-    if challenge["responder"] not in ("standalone", "webroot"):
-        problems.append(f"issuer.challenge.responder {challenge['responder']!r} must be standalone or webroot")
+    responders = RESPONDERS.get(challenge["type"])
+    if responders is None:
+        problems.append(f"issuer.challenge.type {challenge['type']!r} must be http-01 or dns-01")
+        responders = RESPONDERS["http-01"]
+    challenge["responder"] = challenge["responder"] or responders[0]
+    if challenge["responder"] not in responders:
+        problems.append(f"issuer.challenge.responder {challenge['responder']!r} must be {' or '.join(responders)} "
+                        f"for {challenge['type']}")
+    elif challenge["responder"] == "command" and (
+            not isinstance(challenge["command"], list) or not challenge["command"]
+            or not all(isinstance(item, str) and item for item in challenge["command"]) or not os.path.isabs(challenge["command"][0])):
+        problems.append("issuer.challenge.command must be a list: an absolute program path, then its arguments")
     elif challenge["responder"] == "webroot" and (not isinstance(challenge["webroot"], str) or not os.path.isabs(challenge["webroot"])):
         problems.append("issuer.challenge.webroot must be an absolute directory path for responder webroot")
     port = challenge["port"]
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         problems.append(f"issuer.challenge.port {port!r} must be a TCP port (1-65535)")
+    timeout = challenge["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 600:
+        problems.append(f"issuer.challenge.timeout {timeout!r} must be a number of seconds from 1 to 600")
     if not isinstance(challenge["address"], str):
         problems.append("issuer.challenge.address must be a string (empty: every address)")
     settings["challenge"] = challenge
@@ -274,8 +287,16 @@ def history_event(event: str, **fields) -> dict:
     return dict({key: value for key, value in fields.items() if value is not None}, event=event)
 
 
+MAX_REASON = 600  # characters of a server's problem text kept in a message
+
+
 def describe_acme_error(exc) -> str:
-    """A person-readable reason from an ACME problem document or a library error."""
+    """A person-readable reason from an ACME problem document or a library error (bounded: the server wrote it)."""
+    text = _describe_acme_error(exc)
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
+
+
+def _describe_acme_error(exc) -> str:
     if HAS_ACME and isinstance(exc, acme_messages.Error):
         text = f"{exc.typ.rsplit(':', 1)[-1] if exc.typ else 'error'}: {exc.detail or exc.title or 'no detail given'}"
         for sub in exc.subproblems or ():
@@ -388,24 +409,29 @@ class AcmeProvider(IssuerProvider):
         events.append(history_event("acme_order", status=order.body.status.name, order=order.uri,
                                     identifiers=[identifier.value for identifier in order.body.identifiers]))
         responder = acme_challenges.responder_for(settings["challenge"])
+        kind = settings["challenge"]["type"]
         pending = []
         for authorization in order.authorizations:
             identifier = authorization.body.identifier.value
             if authorization.body.status == acme_messages.STATUS_VALID:
                 events.append(history_event("acme_authorization", identifier=identifier, status="valid", reused=True))
                 continue
-            offered = [challenge for challenge in authorization.body.challenges
-                       if isinstance(challenge.chall, acme_challenge_types.HTTP01)]
+            offered = [challenge for challenge in authorization.body.challenges if challenge.chall.typ == kind]
             if not offered:
                 kinds = ", ".join(sorted(challenge.chall.typ for challenge in authorization.body.challenges))
-                raise CertfleetError(f"the server offers no http-01 challenge for {identifier} (offered: {kinds or 'none'})")
+                raise CertfleetError(f"the server offers no {kind} challenge for {identifier} (offered: {kinds or 'none'})")
             pending.append((identifier, offered[0]))
         with responder:
             for identifier, challenge in pending:
                 response, validation = challenge.response_and_validation(account.key)
-                responder.add(challenge.chall.encode("token"), validation)
+                if isinstance(challenge.chall, acme_challenge_types.DNS01):
+                    # A wildcard's record is the base domain's (RFC 8555 section 8.4).
+                    domain = identifier[2:] if identifier.startswith("*.") else identifier
+                    responder.add(challenge.chall.validation_domain_name(domain), validation)
+                else:
+                    responder.add(challenge.chall.encode("token"), validation)
                 client.answer_challenge(challenge, response)
-                events.append(history_event("acme_challenge", identifier=identifier, type="http-01", status="answered",
+                events.append(history_event("acme_challenge", identifier=identifier, type=kind, status="answered",
                                             responder=settings["challenge"]["responder"]))
             order = client.poll_authorizations(order, wall_deadline)
         for authorization in order.authorizations:

@@ -1,12 +1,15 @@
 # Copyright: (c) 2026, certfleet.tls maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""http-01 responders of the ACME provider: a standalone HTTP server, or token files in a webroot.
+"""Challenge responders of the ACME provider: http-01 by a standalone HTTP server or by token files in a webroot,
+dns-01 by a command hook.
 
 This module is private to the certfleet.tls collection: its API may change
 without notice. A responder is a context manager holding tokens (``add(token, key_authorization)``)
 while the ACME server validates (RFC 8555 section 8.3): the token is served at
 ``/.well-known/acme-challenge/<token>`` as ``text/plain``. Tokens come from the ACME server, so
 each is checked to be base64url (RFC 8555 section 8.1) before it names a URL path or a file.
+The dns-01 hook gets ``add <name> <value>`` before validation and ``remove <name> <value>``
+afterwards (RFC 8555 section 8.4: a TXT record at ``_acme-challenge.<domain>``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import http.server
 import os
 import re
+import subprocess
 import threading
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
@@ -139,8 +143,57 @@ class WebrootResponder:
         self.written.clear()
 
 
+DNS_NAME_PATTERN = re.compile(r"^_acme-challenge(\.[A-Za-z0-9_-]{1,63})+\Z")
+TXT_VALUE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}\Z")  # base64url of a SHA-256 digest
+MAX_HOOK_OUTPUT = 500
+
+
+class CommandResponder:
+    """dns-01 through a command hook: ``<command...> add|remove <name> <value>``, no shell, bounded in time."""
+
+    def __init__(self, command: list, timeout: float):
+        self.command = list(command)
+        self.timeout = timeout
+        self.added: list[tuple[str, str]] = []
+
+    def _run(self, action: str, name: str, value: str) -> None:
+        argv = self.command + [action, name, value]
+        try:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise CertfleetError(f"issuer.challenge.command {action} {name} did not finish within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise CertfleetError(f"issuer.challenge.command {self.command[0]} cannot run ({exc.strerror})") from None
+        if result.returncode != 0:
+            output = (result.stderr or result.stdout).decode("utf-8", "replace").strip()[:MAX_HOOK_OUTPUT]
+            raise CertfleetError(f"issuer.challenge.command {action} {name} failed with exit code {result.returncode}"
+                                 f"{': ' + output if output else ''}")
+
+    def add(self, name: str, value: str) -> None:
+        if not DNS_NAME_PATTERN.fullmatch(name) or len(name) > 253:
+            raise CertfleetError(f"dns-01 record name {name!r:.80} is not a DNS name; refused")
+        if not TXT_VALUE_PATTERN.fullmatch(value):
+            raise CertfleetError("the dns-01 validation value is not base64url SHA-256; refused")
+        self._run("add", name, value)
+        self.added.append((name, value))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        added, self.added = self.added, []
+        for name, value in added:
+            try:
+                self._run("remove", name, value)
+            except CertfleetError:
+                if exc_info[0] is None:
+                    raise
+
+
 def responder_for(challenge: dict):
     """The responder a definition's ``issuer.challenge`` asks for (already checked by ``acme.acme_settings``)."""
+    if challenge["responder"] == "command":
+        return CommandResponder(challenge["command"], challenge["timeout"])
     if challenge["responder"] == "webroot":
         return WebrootResponder(challenge["webroot"])
     return StandaloneResponder(challenge["address"], challenge["port"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import socket
+import sys
 import types
 
 import pytest
@@ -17,6 +18,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import 
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import acme as _acme
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import issue as _issue
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.acme_challenges import (
+    CommandResponder,
     StandaloneResponder,
     WebrootResponder,
     check_token,
@@ -42,7 +44,10 @@ def test_settings_defaults_and_contacts():
     settings = _acme.acme_settings(acme_definition(contact=["ops@example.net", "mailto:pki@example.net"]))
     assert settings["account"] == "default" and settings["validate_certs"] is True and settings["order_timeout"] == 300
     assert settings["contact"] == ["mailto:ops@example.net", "mailto:pki@example.net"]
-    assert settings["challenge"] == {"type": "http-01", "responder": "standalone", "address": "", "port": 80, "webroot": None}
+    assert settings["challenge"] == {"type": "http-01", "responder": "standalone", "address": "", "port": 80, "webroot": None,
+                                     "command": None, "timeout": 60}
+    dns = _acme.acme_settings(acme_definition(challenge={"type": "dns-01", "command": ["/usr/local/bin/hook", "--zone", "x"]}))
+    assert dns["challenge"]["responder"] == "command"
     assert problems() == []
 
 
@@ -53,7 +58,12 @@ def test_settings_defaults_and_contacts():
     ({"eab_hmac_key": "c2VjcmV0"}, "issuer.eab_hmac_key must not be in a definition (it would be logged)"),
     ({"account": "../other"}, "issuer.account '../other' must be letters"),
     ({"colour": "blue"}, "issuer: unknown key(s) colour for provider acme"),
-    ({"challenge": {"type": "dns-01"}}, "only http-01 is supported so far"),
+    ({"challenge": {"type": "tls-alpn-01"}}, "issuer.challenge.type 'tls-alpn-01' must be http-01 or dns-01"),
+    ({"challenge": {"type": "dns-01"}}, "issuer.challenge.command must be a list: an absolute program path"),
+    ({"challenge": {"type": "dns-01", "command": ["hook"]}}, "issuer.challenge.command must be a list: an absolute program path"),
+    ({"challenge": {"type": "dns-01", "responder": "standalone"}}, "issuer.challenge.responder 'standalone' must be command for dns-01"),
+    ({"challenge": {"responder": "command"}}, "must be standalone or webroot for http-01"),
+    ({"challenge": {"timeout": 0}}, "issuer.challenge.timeout 0 must be a number of seconds from 1 to 600"),
     ({"challenge": {"responder": "webroot", "webroot": "relative/dir"}}, "issuer.challenge.webroot must be an absolute"),
     ({"challenge": {"port": 70000}}, "issuer.challenge.port 70000 must be a TCP port"),
     ({"challenge": {"port": True}}, "issuer.challenge.port True must be a TCP port"),
@@ -115,12 +125,12 @@ def test_renewal_decision():
     csr = b"-----BEGIN CERTIFICATE REQUEST-----\n"
     state = {"certificate": {"provider": "acme", "acme_directory": "https://a/dir", "csr_sha256": sha256_hex(csr)}}
 
-    def decide(current=leaf, state=state, csr_pem=csr, directory="https://a/dir", now=not_after - datetime.timedelta(days=40)):
-        return _acme.renewal_decision(current, state, csr_pem=csr_pem, directory=directory, renew_before=30, now=now)
+    def decide(current=leaf, record=None, csr_pem=csr, directory="https://a/dir", now=not_after - datetime.timedelta(days=40)):
+        return _acme.renewal_decision(current, record or state, csr_pem=csr_pem, directory=directory, renew_before=30, now=now)
 
     assert decide(current=None) == (True, "no certificate yet")
     assert decide(directory="https://b/dir") == (True, "issuer changed to ACME https://b/dir")
-    assert decide(state={"certificate": {"provider": "private_ca"}}) == (True, "issuer changed to ACME https://a/dir")
+    assert decide(record={"certificate": {"provider": "private_ca"}}) == (True, "issuer changed to ACME https://a/dir")
     assert decide(csr_pem=b"another CSR") == (True, "the CSR changed")
     needed, why = decide()
     assert not needed and why.startswith("valid until ")
@@ -187,6 +197,39 @@ def test_standalone_responder_serves_only_its_tokens():
         _get(port, "/")  # stopped after the validation
 
 
+VALUE = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+
+
+def _hook(tmp_path, body):
+    script = tmp_path / "hook.py"
+    script.write_text(f"#!{sys.executable}\nimport sys, time\n" + body)
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_command_hook_adds_and_removes_the_record(tmp_path):
+    log = tmp_path / "calls"
+    hook = _hook(tmp_path, f"open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n")
+    with CommandResponder([hook, "--zone", "example.test"], timeout=10) as responder:
+        responder.add("_acme-challenge.www.example.test", VALUE)
+        assert log.read_text() == f"--zone example.test add _acme-challenge.www.example.test {VALUE}\n"
+    assert log.read_text().splitlines()[-1] == f"--zone example.test remove _acme-challenge.www.example.test {VALUE}"
+
+
+def test_command_hook_failures_are_clear_and_bounded(tmp_path):
+    failing = _hook(tmp_path, "sys.stderr.write('zone example.test is not ours'); sys.exit(3)\n")
+    with pytest.raises(CertfleetError, match="add _acme-challenge.www.example.test failed with exit code 3: zone example.test is not ours"):
+        CommandResponder([failing], timeout=10).add("_acme-challenge.www.example.test", VALUE)
+    slow = _hook(tmp_path, "time.sleep(30)\n")
+    with pytest.raises(CertfleetError, match="did not finish within 1 s"):
+        CommandResponder([slow], timeout=1).add("_acme-challenge.www.example.test", VALUE)
+    for name in ("www.example.test", "_acme-challenge.www.example.test; rm -rf /", "_acme-challenge..x"):
+        with pytest.raises(CertfleetError, match="is not a DNS name; refused"):
+            CommandResponder([slow], timeout=1).add(name, VALUE)
+    with pytest.raises(CertfleetError, match="not base64url SHA-256"):
+        CommandResponder([slow], timeout=1).add("_acme-challenge.www.example.test", "x y")
+
+
 class _Response:
     def __init__(self, status, headers):
         self.status_code = status
@@ -206,6 +249,12 @@ def _problem(code):
     return messages.Error(typ=f"urn:ietf:params:acme:error:{code}", detail=f"{code} detail")
 
 
+def _raising(problem):
+    def post_once(url, obj, **kwargs):
+        raise problem
+    return post_once
+
+
 def test_bad_nonce_is_retried_until_it_stops_then_reported():
     sleeps, recorded = [], []
     network = _network(sleeps, recorded)
@@ -219,9 +268,9 @@ def test_bad_nonce_is_retried_until_it_stops_then_reported():
 
     network._post_once = post_once
     assert network.post("https://a/new-order", None, new_nonce_url="https://a/nonce") == "response"
-    assert calls == ["https://a/nonce"] * 9 and [kind for kind, _ in recorded] == ["bad_nonce"] * 8
+    assert calls == ["https://a/nonce"] * 9 and [kind for kind, _fields in recorded] == ["bad_nonce"] * 8
     calls.clear()
-    network._post_once = lambda url, obj, **kwargs: (_ for _ in ()).throw(_problem("badNonce"))
+    network._post_once = _raising(_problem("badNonce"))
     with pytest.raises(Exception, match="badNonce"):
         network.post("https://a/new-order", None)
 
@@ -253,11 +302,14 @@ def test_other_problems_are_not_retried():
     sleeps, recorded = [], []
     network = _network(sleeps, recorded)
     network.last_response = _Response(403, {})
-    network._post_once = lambda url, obj, **kwargs: (_ for _ in ()).throw(_problem("unauthorized"))
+    network._post_once = _raising(_problem("unauthorized"))
     with pytest.raises(Exception, match="unauthorized"):
         network.post("https://a/new-order", None)
     assert sleeps == [] and recorded == []
     assert _acme.describe_acme_error(_problem("unauthorized")) == "unauthorized: unauthorized detail"
+    from acme import messages
+    long = _acme.describe_acme_error(messages.Error(typ="urn:ietf:params:acme:error:malformed", detail="x" * 5000))
+    assert len(long) == _acme.MAX_REASON + 3 and long.startswith("malformed: xxx")
 
 
 def test_provider_history_events_reach_the_store_before_the_issued_event(tmp_path):
