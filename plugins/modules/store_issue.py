@@ -18,7 +18,11 @@ description:
     Issuance runs unattended, without a person approving each certificate.
   - V(private_ca) signs the definition's CSR with the CA of the store named by C(issuer.ca) (see M(certfleet.tls.private_ca)).
   - V(manual) definitions are ordered from a CA by a person; they are not in RV(certificates), and RV(pending) says what
-    to do for each. V(acme) definitions are left alone with a warning (not implemented yet).
+    to do for each.
+  - V(acme) definitions are issued by an ACME CA (RFC 8555) named by C(issuer.directory), with an account kept in the
+    store (its key encrypted with O(passphrase)), http-01 validation (a standalone responder on the controller or
+    token files in a webroot) or dns-01 validation through a command hook; see C(docs/acme.md). Needs the Python
+    C(acme) library on the controller.
   - Re-runs change nothing until a certificate enters its renewal window (the definition's C(renew_before_days),
     30 days when not set), its CSR changes (new key or names from M(certfleet.tls.store_request)), or it is revoked.
     The previous certificate generation is then archived in the store under its serial.
@@ -55,6 +59,18 @@ options:
     type: str
   ca_passphrases:
     description: Passphrases of particular CAs, by CA name, overriding O(ca_passphrase).
+    type: dict
+    default: {}
+  passphrase:
+    description:
+      - The store passphrase, which encrypts the key of every ACME account in the store.
+      - Defaults to O(ca_passphrase) (the request playbook passes the store passphrase as both).
+    type: str
+  acme_eab_hmac_keys:
+    description:
+      - External Account Binding HMAC keys (base64url, from the CA), by ACME account name (C(issuer.account),
+        V(default) when not set); the key ID is the definition's C(issuer.eab_kid).
+      - Used only when an account is registered. Keep them in Ansible Vault.
     type: dict
     default: {}
 seealso:
@@ -142,6 +158,7 @@ failures:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.acme import AcmeProvider
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.issue import IssueFailures, run_issue
 from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
 from ansible_collections.certfleet.tls.plugins.module_utils._store.options import definitions_argument_spec, definitions_arguments
@@ -160,15 +177,22 @@ def main():
         argument_spec=definitions_argument_spec(
             ca_passphrase=dict(type="str", no_log=True),
             ca_passphrases=dict(type="dict", default={}, no_log=True),
+            passphrase=dict(type="str", no_log=True),
+            acme_eab_hmac_keys=dict(type="dict", default={}, no_log=True),
         ),
         supports_check_mode=True,
     )
     require_cryptography(module)
     params = module.params
+
+    def acme_provider():
+        return AcmeProvider(passphrase=params["passphrase"] or params["ca_passphrase"],
+                            eab_hmac_keys=params["acme_eab_hmac_keys"])
+
     result = run_or_fail(
         module,
         lambda: run_issue(ca_passphrase=params["ca_passphrase"], ca_passphrases=params["ca_passphrases"],
-                          **definitions_arguments(module)),
+                          providers={"acme": acme_provider}, **definitions_arguments(module)),
         doing="issuing from the certificate store",
         error_fields=lambda exc: {"failures": exc.failures} if isinstance(exc, IssueFailures) else {},
     )

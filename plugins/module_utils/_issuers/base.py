@@ -114,6 +114,7 @@ class Issued:
     event: str | None = "issued"  # history event; "restored" for a certificate found again; None: it stays current
     reason: str = ""
     warnings: list = field(default_factory=list)
+    history: list = field(default_factory=list)  # history events before ``event`` (an ACME order's transitions)
 
 
 @dataclass

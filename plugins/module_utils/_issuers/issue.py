@@ -107,6 +107,7 @@ def compute_definition(item: dict, *, run: RunSettings) -> dict:
     outcome["certificate"] = result.certificate
     outcome["change"] = plan_issued(stored, certificate=result.certificate, chain=result.chain, source=item["source"],
                                     event=result.event, details=result.details, reason=result.reason)
+    outcome["change"].events[:0] = [dict(event) for event in result.history]
     outcome["actions"].extend(outcome["change"].actions)
     return outcome
 

@@ -9,18 +9,16 @@ since a provider holds what it loaded and locked for that run.
 
 from __future__ import annotations
 
-import functools
-
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
-from ansible_collections.certfleet.tls.plugins.module_utils._issuers.base import IssuerProvider, NotImplementedProvider
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.acme import AcmeProvider
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.base import IssuerProvider
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.manual import ManualProvider
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.private_ca import PrivateCaProvider
 
 PROVIDERS = {
     "manual": ManualProvider,
     "private_ca": PrivateCaProvider,
-    # Definitions may name ACME already (RFC 8555); until its provider exists they are left alone with a warning.
-    "acme": functools.partial(NotImplementedProvider, "acme"),
+    "acme": AcmeProvider,  # RFC 8555; store_issue passes the store passphrase and the EAB keys (_issuers.acme)
 }
 
 

@@ -10,6 +10,7 @@ name, "fullchain")``), never by spelling a file name. The layout (docs/store.md)
                             incoming/ archive/<generation>/
     <store>/ca/<ca>/        the built-in private CA: key.pem cert.pem chain.pem root.pem csr.pem ca.json
                             index.json crl.pem crl.der issued/<serial>.pem root/ (kind=intermediate)
+    <store>/acme/<account>/ an ACME account: account.key (encrypted with the store passphrase) account.json
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ CA_FILES = {
 }
 CA_ISSUED = "issued"  # issued/<serial>.pem: a copy of every certificate the CA issued
 CA_ROOT = "root"  # kind=intermediate: the root CA that signed the issuing CA, with the same files
+
+ACME = "acme"
+# What an ACME account's directory holds, by what it is: its key and its registration (URL, directory, contact).
+ACME_ACCOUNT_FILES = {
+    "key": "account.key",
+    "registration": "account.json",
+}
 
 # \Z, not $: "$" also matches before a final newline, so "www\n" would pass a .match() and name a directory.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -112,6 +120,19 @@ def ca_path(store_path: str, ca: str, kind: str) -> str:
         return os.path.join(ca_dir(store_path, ca), CA_FILES[kind])
     except KeyError:
         raise CertfleetError(f"CA file kind {kind!r} must be one of {', '.join(CA_FILES)}") from None
+
+
+def acme_account_dir(store_path: str, account: str) -> str:
+    """Directory of one ACME account."""
+    return os.path.join(store_path, ACME, check_name(account, what="ACME account name"))
+
+
+def acme_account_path(store_path: str, account: str, kind: str) -> str:
+    """Path of one file of an ACME account, by kind (see ACME_ACCOUNT_FILES)."""
+    try:
+        return os.path.join(acme_account_dir(store_path, account), ACME_ACCOUNT_FILES[kind])
+    except KeyError:
+        raise CertfleetError(f"ACME account file kind {kind!r} must be one of {', '.join(ACME_ACCOUNT_FILES)}") from None
 
 
 def ca_issued_file(serial: str) -> str:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, certificate_fingerprint
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import issue as _issue
-from ansible_collections.certfleet.tls.plugins.module_utils._issuers.base import Issued, IssuerProvider, Pending
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.base import Issued, IssuerProvider, NotImplementedProvider, Pending
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.providers import PROVIDERS
 from ansible_collections.certfleet.tls.plugins.module_utils._store.request import run_request
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import ISSUER_PROVIDERS, load_current, read_history
@@ -178,20 +178,33 @@ def test_a_provider_named_by_no_definition_is_not_accepted(store, pki):
         _issue.run_issue(store_path=str(store), definitions=DEFINITIONS, ca_passphrase=None)
 
 
-def test_manual_definitions_are_pending_and_acme_is_left_alone_with_a_warning(tmp_path):
+def test_manual_definitions_are_pending_and_an_unimplemented_provider_is_left_alone_with_a_warning(tmp_path):
     definitions = [
         {"name": "www", "common_name": "www.example.co.jp", "issuer": {"provider": "manual", "profile": "cabf"}},
-        {"name": "shop", "common_name": "shop.example.co.jp", "issuer": {"provider": "acme", "profile": "cabf"}},
+        {"name": "shop", "common_name": "shop.example.co.jp", "issuer": {"provider": "future", "profile": "cabf"}},
     ]
-    early = _issue.run_issue(store_path=str(tmp_path / "store"), definitions=definitions, ca_passphrase=None, check_mode=True)
+    future = {"future": lambda: NotImplementedProvider("future")}
+    early = _issue.run_issue(store_path=str(tmp_path / "store"), definitions=definitions, ca_passphrase=None, check_mode=True,
+                             providers=future)
     assert early["pending"][0]["instructions"] == [
         "run certfleet.tls.store_request (the request playbook) to generate the key and the CSR"]
-    run_request(store_path=str(tmp_path / "store"), definitions=definitions, passphrase=STORE_PASS)
+    run_request(store_path=str(tmp_path / "store"), definitions=definitions, passphrase=STORE_PASS,
+                providers=ISSUER_PROVIDERS + ("future",))
     before = snapshot(tmp_path)
-    result = _issue.run_issue(store_path=str(tmp_path / "store"), definitions=definitions, ca_passphrase=None)
+    result = _issue.run_issue(store_path=str(tmp_path / "store"), definitions=definitions, ca_passphrase=None, providers=future)
     assert not result["changed"] and result["certificates"] == [] and snapshot(tmp_path) == before
-    assert result["warnings"] == ["shop: issuer.provider acme is not implemented yet; the definition is left alone"]
+    assert result["warnings"] == ["shop: issuer.provider future is not implemented yet; the definition is left alone"]
     [www] = result["pending"]
     assert www["name"] == "www" and www["provider"] == "manual" and www["reason"] == "no certificate yet"
     assert str(tmp_path / "store" / "certs" / "www" / "csr.pem") in www["instructions"][0] and "profile cabf" in www["instructions"][0]
     assert str(tmp_path / "store" / "certs" / "www" / "incoming") in www["instructions"][1]
+
+
+def test_an_acme_definition_without_a_directory_fails_the_check_and_writes_nothing(tmp_path):
+    definitions = [{"name": "shop", "common_name": "shop.example.co.jp", "issuer": {"provider": "acme"}}]
+    run_request(store_path=str(tmp_path / "store"), definitions=definitions, passphrase=STORE_PASS)
+    before = snapshot(tmp_path)
+    with pytest.raises(_issue.IssueFailures) as caught:
+        _issue.run_issue(store_path=str(tmp_path / "store"), definitions=definitions, ca_passphrase=None)
+    assert caught.value.failures == {"shop": ["issuer.directory None must be the http(s) URL of the ACME server's directory"]}
+    assert snapshot(tmp_path) == before
