@@ -64,6 +64,15 @@ def test_pending_then_collect_with_check_diff_and_idempotence(tmp_path, ansible_
     assert "The CA registers these names (SANs): www.example.co.jp, example.co.jp" in www
     assert "pending: 0 day(s), since 20" in www and "-----BEGIN CERTIFICATE REQUEST-----" in www
 
+    # monitor (like verify) warns about definitions pending longer than the threshold, before its scan.
+    monitor = ansible_playbook(["-i", str(inventory), "certfleet.tls.monitor", "-e", "certfleet_pending_warn_days=0",
+                                "-e", "cert_monitor_fail_on_critical=false"], cwd=tmp_path)
+    assert "WARNING: certificates pending at their CA" in monitor.stdout, monitor.stdout[-3000:]
+    assert "shop-example-co-jp: pending at its CA for 0 day(s)" in monitor.stdout
+    quiet = ansible_playbook(["-i", str(inventory), "certfleet.tls.monitor", "-e", "cert_monitor_fail_on_critical=false"],
+                             cwd=tmp_path)
+    assert "WARNING: certificates pending" not in quiet.stdout
+
     www_leaf = commercial.sign((store / "certs" / "www-example-co-jp" / "csr.pem").read_bytes())
     shop_leaf = commercial.sign((store / "certs" / "shop-example-co-jp" / "csr.pem").read_bytes())
     incoming = store / "incoming"

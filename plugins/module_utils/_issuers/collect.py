@@ -54,6 +54,12 @@ try:
 except ImportError:  # pragma: no cover - the import guard in _chain reports it
     x509 = None
 
+# PKCS#12 key derivation and MAC rounds read before a PFX is opened: OpenSSL and Windows use 2,048-600,000;
+# a hostile file asking for billions would hold the run in an uninterruptible key derivation.
+MAX_PKCS12_ITERATIONS = 2_000_000
+_PBE_OIDS = (
+    bytes.fromhex("06092a864886f70d01050c"),  # PBKDF2 (RFC 8018 A.2)
+) + tuple(bytes.fromhex("060a2a864886f70d010c01") + bytes([number]) for number in range(1, 7))  # RFC 7292 C
 # A file from a CA holds the certificate and a few intermediates; more is not a CA's answer.
 MAX_CERTIFICATES_PER_FILE = 16
 # Trust-anchor and intermediate piles a user names: each file bounded like a drop-in, a few of them.
@@ -99,6 +105,7 @@ class CollectSettings:
     max_file_size: int = MAX_DROP_IN_BYTES
     max_files: int = MAX_DROP_IN_FILES
     fetch_timeout: float = 10.0
+    lock_wait: float = 60.0  # seconds to wait for another collecting run
 
 
 @dataclass
@@ -323,12 +330,80 @@ def _describe(certificate) -> str:
     return f"{name_to_string(certificate.subject)} (serial {_chain.certificate_info(certificate)['serial']})"
 
 
+def _der_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at ``offset``; ValueError when it does not fit."""
+    if offset + 2 > len(data):
+        raise ValueError("truncated")
+    tag, first = data[offset], data[offset + 1]
+    start = offset + 2
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 4 or start + count > len(data):
+            raise ValueError("bad length")
+        length = int.from_bytes(data[start:start + count], "big")
+        start += count
+    if start + length > len(data):
+        raise ValueError("truncated")
+    return tag, start, start + length
+
+
+def _der_children(data: bytes, start: int, end: int, limit: int = 8) -> list[tuple[int, int, int]]:
+    children, offset = [], start
+    while offset < end and len(children) < limit:
+        child = _der_tlv(data, offset)
+        children.append(child)
+        offset = child[2]
+    return children
+
+
+def _integer_at(data: bytes, element: tuple[int, int, int]) -> int | None:
+    tag, start, end = element
+    if tag != 0x02 or end - start > 8:
+        return None if tag != 0x02 else 1 << 64
+    return int.from_bytes(data[start:end], "big", signed=True)
+
+
+def pkcs12_work(data: bytes) -> int:
+    """The largest iteration count a PKCS#12 file asks for (its MAC, its PBKDF2 / PKCS#12 PBE parameters), read
+    without opening it; 0 when it is not PKCS#12 or names none."""
+    if not data.startswith(b"\x30"):
+        return 0
+    found = 0
+    try:
+        _tag, start, end = _der_tlv(data, 0)
+        children = _der_children(data, start, end, limit=3)
+        if len(children) == 3 and children[2][0] == 0x30:  # PFX: version, authSafe, macData
+            mac = _der_children(data, children[2][1], children[2][2], limit=3)
+            if len(mac) == 3:
+                found = max(found, _integer_at(data, mac[2]) or 0)
+    except ValueError:
+        return 0
+    for oid in _PBE_OIDS:
+        position = data.find(oid)
+        while position != -1:
+            try:
+                tag, start, end = _der_tlv(data, position + len(oid))
+                params = _der_children(data, start, end, limit=2) if tag == 0x30 else []
+                if len(params) == 2:
+                    found = max(found, _integer_at(data, params[1]) or 0)
+            except ValueError:
+                pass
+            position = data.find(oid, position + 1)
+    return found
+
+
 def parse_file(drop: DropInFile, settings: CollectSettings) -> ParsedFile:
     """The certificates of one drop-in file; a CertfleetError naming the file when it cannot be read or makes no sense."""
     name = os.path.basename(drop.path)
     password = settings.passwords.get(name, settings.password)
     if not drop.data.strip():
         raise CertfleetError(f"{drop.label}: the file is empty (was the download or the save interrupted?)")
+    rounds = pkcs12_work(drop.data)
+    if rounds > MAX_PKCS12_ITERATIONS:
+        raise CertfleetError(f"{drop.label}: the PKCS#12 file asks for {rounds} key derivation rounds (at most "
+                             f"{MAX_PKCS12_ITERATIONS}); not opened. Ask the CA for PEM or DER, or re-export the PFX")
     bundle = _chain.load_certificates(drop.data, source=drop.label, password=password)
     warnings = list(bundle.warnings)
     if bundle.private_key is not None:

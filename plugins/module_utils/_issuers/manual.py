@@ -59,18 +59,32 @@ class ManualProvider(IssuerProvider):
     def session(self, run: RunSettings, definitions: list[dict]):
         self._run = run
         names = [definition["name"] for definition in definitions]
-        drops, self.warnings = _store.read_drop_ins(run.store_path, names, max_bytes=self.settings.max_file_size,
-                                                    max_files=self.settings.max_files)
-        if drops:
-            targets, resolved = [], {}
-            for definition in definitions:
-                stored = _store.read_definition(run.store_path, definition["name"], kinds=("csr", "cert"))
-                target = _collect.target_for(definition, stored, profiles=run.profiles, resolved=resolved)
-                if target is not None:
-                    targets.append(target)
-            self.plan = _collect.plan_collect(drops, targets, self.settings, now=run.now, fetch=self._fetch)
-            self.warnings.extend(self.plan.warnings)
+        drops = self._read(names)
+        if drops and not run.check_mode:
+            # One collecting run at a time: the files are read again under the lock, which is held until they moved.
+            with _store.drop_in_lock(run.store_path, wait=self.settings.lock_wait):
+                self._plan(definitions, self._read(names))
+                yield
+            return
+        self._plan(definitions, drops)
         yield
+
+    def _read(self, names: list[str]) -> list:
+        drops, self.warnings = _store.read_drop_ins(self._run.store_path, names, max_bytes=self.settings.max_file_size,
+                                                    max_files=self.settings.max_files)
+        return drops
+
+    def _plan(self, definitions: list[dict], drops: list) -> None:
+        if not drops:
+            return
+        targets, resolved = [], {}
+        for definition in definitions:
+            stored = _store.read_definition(self._run.store_path, definition["name"], kinds=("csr", "cert"))
+            target = _collect.target_for(definition, stored, profiles=self._run.profiles, resolved=resolved)
+            if target is not None:
+                targets.append(target)
+        self.plan = _collect.plan_collect(drops, targets, self.settings, now=self._run.now, fetch=self._fetch)
+        self.warnings.extend(self.plan.warnings)
 
     def _match(self, context: IssueContext):
         return self.plan.matches.get(context.name) if self.plan is not None else None

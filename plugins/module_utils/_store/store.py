@@ -12,12 +12,14 @@ state last, then the history events. ``install_issued`` does both steps for one 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
 import json
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
@@ -538,6 +540,37 @@ def read_drop_ins(store_path: str, names, *, max_bytes: int = MAX_DROP_IN_BYTES,
         finally:
             os.close(descriptor)
     return found, warnings
+
+
+# How long a collecting run waits for another one to finish with the drop-in folders.
+DROP_IN_LOCK_WAIT = 60.0
+
+
+@contextlib.contextmanager
+def drop_in_lock(store_path: str, *, wait: float = DROP_IN_LOCK_WAIT):
+    """Hold the collect lock around reading, installing and moving drop-in files, so two runs never collect the
+    same file; waits at most ``wait`` seconds for another run. The lock is an flock on the store's root directory
+    itself: no lock file is written, so a run that fails leaves the store exactly as it was."""
+    import fcntl  # POSIX only, like the CA lock; imported here so the pure functions above import anywhere
+
+    try:
+        descriptor = os.open(store_path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise CertfleetError(f"store_path: cannot open '{store_path}' to lock it ({exc.strerror})") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CertfleetError(f"incoming: another run is collecting into the store {store_path} (it has held "
+                                         f"its lock for more than {wait:.0f} s); run again when it has finished") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _read_at(directory_fd: int, name: str, *, label: str, max_bytes: int) -> bytes:

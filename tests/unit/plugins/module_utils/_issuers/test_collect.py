@@ -5,7 +5,9 @@ with a message naming the file, the store unchanged and the file left where it w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import fcntl
 import ipaddress
 import json
 import os
@@ -14,12 +16,15 @@ import stat
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._deploy import apache as _apache
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import collect as _collect
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import issue as _issue
+from ansible_collections.certfleet.tls.plugins.module_utils._scan import monitor as _monitor
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._store import store as _store
 from ansible_collections.certfleet.tls.plugins.module_utils._store.request import run_request
@@ -498,7 +503,6 @@ DEBIAN = {"cert_dir": "/etc/ssl/certfleet", "key_dir": "/etc/ssl/private", "key_
 
 
 def _plan(store, sites):
-    from ansible_collections.certfleet.tls.plugins.module_utils._deploy import apache as _apache
     return _apache.plan(sites, definitions=DEFINITIONS, platform=DEBIAN, fullchain=True, store_path=str(store),
                         verify_host="127.0.0.1")
 
@@ -525,7 +529,6 @@ def test_a_new_csr_for_a_deployed_key_stays_deployable(store, pki):
 
 
 def test_stale_pending_lists_what_waits_longer_than_the_threshold(store):
-    from ansible_collections.certfleet.tls.plugins.module_utils._scan import monitor as _monitor
     later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=15)
     found = _monitor.stale_pending(DEFINITIONS, store_path=str(store), older_than_days=14, now=later)
     assert [item["name"] for item in found] == ["shop", "www"]
@@ -567,3 +570,45 @@ def test_a_reused_chain_still_needs_the_issuers_signature(store, pki):
     forged = pb.make_leaf("www.example.co.jp", issuer=pb.make_intermediate(cp.ISSUING_NAME, issuer=pb.make_root("Evil")))
     assert cache.get(pki.sign(csr(store, "shop"))) is not None
     assert cache.get(forged.cert) is None
+
+
+def _pfx_with_rounds(leaf, cas, rounds: int) -> bytes:
+    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(rounds)
+                  .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256()).build(b"pw"))
+    return pkcs12.serialize_key_and_certificates(b"x", None, leaf, [item.cert for item in cas], encryption)
+
+
+def test_pkcs12_work_reads_the_rounds_without_opening(pki):
+    leaf = pb.make_leaf("www.example.co.jp", issuer=pki.issuing).cert
+    assert _collect.pkcs12_work(_pfx_with_rounds(leaf, [pki.issuing], 3000)) == 3000
+    assert _collect.pkcs12_work(cp.pfx(leaf, pki.issuing)) > 0
+    assert _collect.pkcs12_work(cp.der(leaf)) == 0
+    assert _collect.pkcs12_work(b"\x30\x84\xff\xff\xff\xff") == 0
+
+
+def test_a_pkcs12_asking_for_too_many_rounds_is_not_opened(store, pki, monkeypatch):
+    monkeypatch.setattr(_collect, "MAX_PKCS12_ITERATIONS", 5000)
+    drop(store, "slow.pfx", _pfx_with_rounds(pki.sign(csr(store, "www")), [pki.issuing], 6000))
+    before = snapshot(store)
+    with pytest.raises(CertfleetError, match="slow.pfx: the PKCS#12 file asks for 6000 key derivation rounds"):
+        collect(store, trust_anchors=anchors(pki), pkcs12_password="pw")
+    assert snapshot(store) == before
+    monkeypatch.setattr(_collect, "MAX_PKCS12_ITERATIONS", 10000)
+    assert collect(store, trust_anchors=anchors(pki), pkcs12_password="pw")["certificates"][0]["name"] == "www"
+
+
+def test_a_second_collecting_run_waits_boundedly_for_the_first(store, pki):
+    drop(store, "www.pem", cp.pem(pki.sign(csr(store, "www")), pki.issuing))
+    settings = _collect.settings_from_options({"trust_anchors": anchors(pki), "system_trust": False})
+    provider = _issue.ManualProvider(dataclasses.replace(settings, lock_wait=0.5))
+    held = os.open(str(store), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        before = snapshot(store)
+        with pytest.raises(CertfleetError, match="another run is collecting into the store"):
+            _issue.run_issue(store_path=str(store), definitions=DEFINITIONS, defaults=DEFAULTS, ca_passphrase=None,
+                             providers={"manual": provider})
+        assert snapshot(store) == before
+    finally:
+        os.close(held)
+    assert collect(store, trust_anchors=anchors(pki))["certificates"][0]["name"] == "www"
