@@ -9,10 +9,12 @@ from ansible_collections.certfleet.tls.plugins.module_utils._deploy import artif
 from ansible_collections.certfleet.tls.plugins.plugin_utils._filters import certfleet_filter, plain
 
 
-def apache_ssl_plan(sites, platform, fullchain, store_path, verify_host, definitions=None, key_handling="decrypt"):
+def apache_ssl_plan(sites, platform, fullchain, store_path, verify_host, definitions=None, key_handling="decrypt",
+                    trusted_ca_sets=None):
     """The files, modules and checks of one host's sites."""
     return _apache.plan(sites, definitions=definitions, platform=platform, fullchain=bool(fullchain),
-                        store_path=str(store_path), verify_host=verify_host, key_handling=key_handling)
+                        store_path=str(store_path), verify_host=verify_host, key_handling=key_handling,
+                        trusted_ca_sets=plain(trusted_ca_sets))
 
 
 def apache_ssl_store_files(certificates, store_path, passphrase=None):

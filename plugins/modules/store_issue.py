@@ -17,8 +17,9 @@ description:
     definition's state (status C(issued), serial, fingerprints, validity) and appends an C(issued) event to its history.
     Issuance runs unattended, without a person approving each certificate.
   - V(private_ca) signs the definition's CSR with the CA of the store named by C(issuer.ca) (see M(certfleet.tls.private_ca)).
-  - V(manual) definitions are ordered from a CA by a person; they are not in RV(certificates), and RV(pending) says what
-    to do for each.
+  - V(manual) definitions are ordered from a CA by a person; until the certificate the CA sent is dropped into an
+    C(incoming/) folder (then it is collected, see M(certfleet.tls.store_collect)) they are not in RV(certificates),
+    and RV(pending) says what to do for each.
   - V(acme) definitions are issued by an ACME CA (RFC 8555) named by C(issuer.directory), with an account kept in the
     store (its key encrypted with O(passphrase)), http-01 validation (a standalone responder on the controller or
     token files in a webroot) or dns-01 validation through a command hook; see C(docs/acme.md). Needs the Python
@@ -73,6 +74,52 @@ options:
       - Used only when an account is registered. Keep them in Ansible Vault.
     type: dict
     default: {}
+  collect:
+    description:
+      - How V(manual) definitions collect the certificates dropped into the store's C(incoming/) folders (see
+        M(certfleet.tls.store_collect), which takes the same options). A collected certificate is listed in
+        RV(certificates) and its file in RV(collected).
+      - Without it, drop-ins are checked against the operating system's CA bundle only.
+    type: dict
+    suboptions:
+      pkcs12_password:
+        description: Password of the PKCS#12 files dropped in.
+        type: str
+      pkcs12_passwords:
+        description: Passwords of particular PKCS#12 files, by file name.
+        type: dict
+        default: {}
+      intermediates:
+        description: Intermediate and cross-root certificates offered to every chain (file paths or PEM text).
+        type: list
+        elements: str
+        default: []
+      trust_anchors:
+        description: Root certificates a chain must reach (file paths or PEM text).
+        type: list
+        elements: str
+        default: []
+      system_trust:
+        description: The operating system's CA bundle counts as trust anchors too.
+        type: bool
+        default: true
+      aia:
+        description: Fetch a missing issuer from the certificate's AIA caIssuers URL (bounded).
+        type: bool
+        default: false
+      prefer:
+        description: Which chain to install when there are several.
+        type: str
+        choices: [shortest, cross_root]
+        default: shortest
+      max_file_size:
+        description: Largest drop-in file read, in bytes.
+        type: int
+        default: 1048576
+      max_files:
+        description: Most files read from the drop-in folders in one run.
+        type: int
+        default: 5000
 seealso:
   - module: certfleet.tls.store_request
   - module: certfleet.tls.private_ca
@@ -146,6 +193,15 @@ pending:
     - Each has C(name), C(provider), C(reason) (why a certificate is needed, for example V(no certificate yet)) and
       C(instructions), what to do, one step per entry (submit the CSR to the CA, put the certificate it returns into
       the store).
+    - A V(manual) definition with a CSR also has C(csr) (the PEM to paste), C(form) (the subject fields in the order
+      the CA's application form asks for them, each with C(field), C(label) and C(value)), C(subject_alt_name) (the
+      names the CA will register), C(profile), C(key_fingerprint), C(pending_since) and C(pending_days), and
+      C(incoming) (the folders to drop the certificate into).
+  returned: success
+  type: list
+  elements: dict
+collected:
+  description: The files taken from the C(incoming/) folders (see M(certfleet.tls.store_collect)).
   returned: success
   type: list
   elements: dict
@@ -153,12 +209,18 @@ failures:
   description: On failure, the reasons of every definition that cannot be issued, by name.
   returned: failure
   type: dict
+errors:
+  description: On a failed collect, one message per problem with the dropped files, each naming its file.
+  returned: failure
+  type: list
+  elements: str
 """
 
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.acme import AcmeProvider
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers import collect as _collect
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.issue import IssueFailures, run_issue
 from ansible_collections.certfleet.tls.plugins.module_utils._common.module import require_cryptography, run_or_fail
 from ansible_collections.certfleet.tls.plugins.module_utils._store.options import definitions_argument_spec, definitions_arguments
@@ -172,6 +234,14 @@ def diff_lines(certificates: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _error_fields(exc) -> dict:
+    if isinstance(exc, IssueFailures):
+        return {"failures": exc.failures}
+    if isinstance(exc, _collect.CollectFailures):
+        return {"errors": exc.errors}
+    return {}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=definitions_argument_spec(
@@ -179,6 +249,7 @@ def main():
             ca_passphrases=dict(type="dict", default={}, no_log=True),
             passphrase=dict(type="str", no_log=True),
             acme_eab_hmac_keys=dict(type="dict", default={}, no_log=True),
+            collect=dict(type="dict", options=_collect.argument_spec()),
         ),
         supports_check_mode=True,
     )
@@ -192,9 +263,10 @@ def main():
     result = run_or_fail(
         module,
         lambda: run_issue(ca_passphrase=params["ca_passphrase"], ca_passphrases=params["ca_passphrases"],
-                          providers={"acme": acme_provider}, **definitions_arguments(module)),
+                          providers={"acme": acme_provider}, collect=params["collect"],
+                          **definitions_arguments(module)),
         doing="issuing from the certificate store",
-        error_fields=lambda exc: {"failures": exc.failures} if isinstance(exc, IssueFailures) else {},
+        error_fields=_error_fields,
     )
     for warning in result.pop("warnings"):
         module.warn(warning)

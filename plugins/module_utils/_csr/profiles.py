@@ -70,6 +70,9 @@ _BASE_PROFILE = {
     "public_suffixes": list(PUBLIC_SUFFIXES),
     "cn_in_san": True,
     "www_adds_bare_domain": False,
+    # The subject fields in the order the CA's application form asks for them (the request summary lists
+    # them so); the default is the order of `openssl req`'s prompts.
+    "form_fields": ["C", "ST", "L", "O", "OU", "CN", "emailAddress"],
 }
 
 BUILTIN_PROFILES = {
@@ -95,6 +98,9 @@ BUILTIN_PROFILES = {
         # SureServer ordering guidance: a www. common name whose only subdomain is www gets
         # the bare domain registered as a SAN as well.
         "www_adds_bare_domain": True,
+        # Cybertrust's application form asks for the common name first, then the organisation, its unit,
+        # the locality, the state or province and the country.
+        "form_fields": ["CN", "O", "OU", "L", "ST", "C"],
     },
     "cabf": {
         "description": "Public CAs in general (CA/Browser Forum Baseline Requirements)",

@@ -18,6 +18,7 @@ import re
 from ansible_collections.certfleet.tls.plugins.module_utils._common.network import check_port
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
+from ansible_collections.certfleet.tls.plugins.module_utils._store import store as _store
 
 SITE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # A DNS name or a wildcard; Apache takes ServerName literally, so reject spaces and quotes early.
@@ -197,11 +198,13 @@ def normalise_site(site, *, definitions: dict, document_root: str, number: int) 
 
 
 def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path: str, verify_host: str,
-         key_handling: str = "decrypt") -> dict:
+         key_handling: str = "decrypt", trusted_ca_sets: dict | None = None) -> dict:
     """Everything the role writes and checks for one host, from its sites and the platform's data.
 
     platform: cert_dir, key_dir, key_mode, key_group, document_root, vhost_dir, vhost_enabled_dir
     (empty: the vhost dir is read directly), default_ports (ports the distribution already listens on).
+    ``trusted_ca_sets``: the user's named sets (certfleet_trusted_ca_sets); a definition naming one in
+    ``trusted_ca_set`` (a commercial CA's root) is checked against it.
     """
     if sites is None:
         sites = []
@@ -225,6 +228,10 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
             raise CertfleetError(f"sites {seen_bindings[binding]} and {site['name']} both serve "
                                  f"{site['server_name']} on port {site['port']}: Apache would use only the first")
         seen_bindings[binding] = site["name"]
+
+    # A definition still waiting for its CA has nothing to deploy: refused here, before any file is planned.
+    for site in normalised:
+        _store.refuse_pending(store_path, site["certificate"], what=f"site {site['name']}")
 
     join = _joiner(platform["cert_dir"])
 
@@ -278,7 +285,7 @@ def plan(sites, *, definitions=None, platform: dict, fullchain: bool, store_path
         modules.append("rewrite")
 
     definitions_used = {site["certificate"]: index.get(site["certificate"], {}) for site in normalised}
-    trusted_ca_sets, set_of = _trusted_ca_sets(definitions_used, store_path=store_path)
+    trusted_ca_sets, set_of = _trusted_ca_sets(definitions_used, store_path=store_path, user_sets=trusted_ca_sets)
     targets = [{
         "name": site["name"],
         "host": verify_host,
@@ -359,8 +366,9 @@ def _joiner(sample: str):
     return lambda directory, name: directory.rstrip("/\\") + separator + name
 
 
-def _trusted_ca_sets(definitions: dict, *, store_path: str) -> tuple[dict, dict]:
-    """The deploy check trusts the system bundle, plus the store's root for private-CA definitions.
+def _trusted_ca_sets(definitions: dict, *, store_path: str, user_sets: dict | None = None) -> tuple[dict, dict]:
+    """The deploy check trusts the system bundle, plus the store's root for private-CA definitions, and the
+    user's set a definition names in ``trusted_ca_set`` (for example a commercial CA's root).
 
     A private-CA definition's set carries the CA's CRL from the store (when the CA has written
     one), so a served certificate the CA has revoked fails the check (``revocation``).
@@ -378,6 +386,8 @@ def _trusted_ca_sets(definitions: dict, *, store_path: str) -> tuple[dict, dict]
             set_of[name] = set_name
         else:
             set_of[name] = explicit or "default"
+            if explicit and isinstance(user_sets, dict) and isinstance(user_sets.get(explicit), dict):
+                sets[explicit] = dict(user_sets[explicit])
     return sets, set_of
 
 

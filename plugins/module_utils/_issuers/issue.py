@@ -18,12 +18,14 @@ import contextlib
 from ansible_collections.certfleet.tls.plugins.module_utils._common.times import utc_now
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers import ca as _ca
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers import collect as _collect
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.base import (
     IssueContext,
     Pending,
     RunSettings,
     failure_reasons,
 )
+from ansible_collections.certfleet.tls.plugins.module_utils._issuers.manual import ManualProvider
 from ansible_collections.certfleet.tls.plugins.module_utils._issuers.providers import get_provider, provider_names
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._store.store import (
@@ -97,6 +99,8 @@ def compute_definition(item: dict, *, run: RunSettings) -> dict:
     if isinstance(result, Pending):
         outcome["pending"] = {"name": name, "provider": item["source"], "reason": result.reason,
                               "instructions": list(result.instructions)}
+        # A provider may say more about what the person must do (the manual provider: the CSR, the form's fields).
+        outcome["pending"].update(getattr(result, "details", None) or {})
         return outcome
     outcome["warnings"] = list(result.warnings)
     outcome["status"] = ISSUED_STATUS
@@ -146,12 +150,17 @@ def run_issue(
     check_mode: bool = False,
     now=None,
     providers: dict | None = None,
+    collect: dict | None = None,
 ) -> dict:
     """Issue (or keep) the certificate of every definition through its issuer provider; returns the module summary.
 
     ``providers`` maps extra or replacement provider names to factories (or instances) for this run.
     Definitions whose provider defers (``Pending``) are listed in ``pending``, not in ``certificates``.
+    ``collect`` holds the collect options of the manual provider (``_issuers.collect.argument_spec``); the files it
+    collects are listed in ``collected``.
     """
+    if collect is not None and "manual" not in (providers or {}):
+        providers = dict(providers or {}, manual=ManualProvider(_collect.settings_from_options(collect)))
     registry = {name: get_provider(name, providers) for name in provider_names(providers)}
     selected, warnings = check_definitions(definitions, defaults=defaults, providers=registry)
     run = RunSettings(store_path=store_path, check_mode=check_mode, now=now or utc_now(), profiles=profiles or {},
@@ -175,10 +184,45 @@ def run_issue(
             for outcome in outcomes:
                 if outcome["change"] is not None:
                     apply_change(store_path, outcome["change"])
+            # After the store holds every certificate: what a provider consumed may go (the manual provider moves
+            # the collected drop-in files to incoming/processed/).
+            for name in used:
+                finish = getattr(registry[name], "after_store", None)
+                if finish is not None:
+                    finish()
+    collected = [entry for name in used for entry in (getattr(registry[name], "report", lambda: [])())]
+    for name in used:
+        warnings.extend(getattr(registry[name], "warnings", None) or [])
     issued = [outcome for outcome in outcomes if "pending" not in outcome and not outcome.get("left_alone")]
     for outcome in issued:
         warnings.extend(f"{outcome['name']}: {warning}" for warning in outcome["warnings"])
     results = [summarise(outcome) for outcome in issued]
     before = {outcome["name"]: outcome["before"] for outcome in issued if outcome.get("before")}
-    return {"changed": any(item["changed"] for item in results), "certificates": results, "warnings": warnings,
-            "pending": [outcome["pending"] for outcome in outcomes if "pending" in outcome], "before": before}
+    return {"changed": any(item["changed"] for item in results) or bool(collected), "certificates": results,
+            "warnings": warnings, "pending": [outcome["pending"] for outcome in outcomes if "pending" in outcome],
+            "before": before, "collected": collected}
+
+
+def run_collect(
+    *,
+    store_path: str,
+    definitions: list,
+    collect: dict | None = None,
+    defaults: dict | None = None,
+    profiles: dict | None = None,
+    check_mode: bool = False,
+    now=None,
+    fetch=None,
+) -> dict:
+    """Collect the files dropped into incoming/ for the manual definitions among ``definitions`` (the others are
+    left alone); ``run_issue``'s summary, whose ``collected`` lists every file taken."""
+    manual = []
+    for raw in definitions or []:
+        definition, _warnings = normalise_definition(raw, defaults, providers=provider_names())
+        if definition["issuer"]["provider"] == "manual":
+            manual.append(raw)
+    provider = ManualProvider(_collect.settings_from_options(collect or {}), fetch=fetch)
+    result = run_issue(store_path=store_path, definitions=manual, ca_passphrase=None, defaults=defaults,
+                       profiles=profiles, check_mode=check_mode, now=now, providers={"manual": provider})
+    result["moved"] = list(provider.moved)
+    return result

@@ -673,3 +673,29 @@ def discovery_update(results, *, plan: dict, existing_text: str | None = None, h
     body = discovered_yaml(added).split("\n", 1)[1]  # without its "---"
     note = "\n".join(f"# {line}".rstrip() for line in header.splitlines())
     return {"added": added, "text": text.rstrip("\n") + "\n" + (note + "\n" if note else "") + body, "changed": True}
+
+
+# Definitions waiting longer than this for their CA are listed by verify and monitor.
+DEFAULT_PENDING_WARN_DAYS = 14
+
+
+def stale_pending(definitions, *, store_path: str, older_than_days: int = DEFAULT_PENDING_WARN_DAYS, now=None) -> list[dict]:
+    """The definitions pending at their CA for ``older_than_days`` days or more, oldest first, each with a message."""
+    try:
+        threshold = int(older_than_days)
+    except (TypeError, ValueError):
+        raise CertfleetError(f"the pending threshold must be a number of days, not {older_than_days!r}") from None
+    if threshold < 0:
+        raise CertfleetError("the pending threshold must not be negative")
+    found = []
+    for definition in definitions or []:
+        name = definition.get("name") if isinstance(definition, dict) else None
+        if not isinstance(name, str) or not layout.NAME_PATTERN.fullmatch(name):
+            continue
+        status = _store.pending_status(store_path, name, now=now)
+        if status is None or status["days"] is None or status["days"] < threshold:
+            continue
+        found.append(dict(status, message=(
+            f"{name}: pending at its CA for {status['days']} day(s) (since {status['since']}, threshold {threshold}); "
+            f"submit its CSR or drop the certificate the CA sent into incoming/ and run certfleet.tls.collect")))
+    return sorted(found, key=lambda item: (-item["days"], item["name"]))

@@ -7,7 +7,8 @@ without notice. Every other part asks for a path by what it is (``certificate_pa
 name, "fullchain")``), never by spelling a file name. The layout (docs/store.md)::
 
     <store>/certs/<name>/   key.pem csr.pem cert.pem chain.pem fullchain.pem state.json history.jsonl
-                            incoming/ archive/<generation>/
+                            incoming/ incoming/processed/ archive/<generation>/
+    <store>/incoming/       the store-wide drop-in folder (incoming/processed/: files already collected)
     <store>/ca/<ca>/        the built-in private CA: key.pem cert.pem chain.pem root.pem csr.pem ca.json
                             index.json crl.pem crl.der issued/<serial>.pem root/ (kind=intermediate)
     <store>/acme/<account>/ an ACME account: account.key (encrypted with the store passphrase) account.json
@@ -25,6 +26,7 @@ STORE_DIRECTORY = "cert_store"
 CERTIFICATES = "certs"
 CAS = "ca"
 INCOMING = "incoming"
+PROCESSED = "processed"  # incoming/processed/: drop-in files already collected, kept for the record
 ARCHIVE = "archive"
 
 # What a definition's directory holds, by what it is.
@@ -102,6 +104,20 @@ def incoming_dir(store_path: str, name: str | None = None) -> str:
     if name is None:
         return os.path.join(store_path, INCOMING)
     return os.path.join(certificate_dir(store_path, name), INCOMING)
+
+
+def processed_dir(store_path: str, name: str | None = None) -> str:
+    """Where a collected drop-in file is moved: ``processed/`` inside the drop-in folder it came from."""
+    return os.path.join(incoming_dir(store_path, name), PROCESSED)
+
+
+def processed_name(original: str, *, stamp: str) -> str:
+    """The name a collected file gets in ``processed/``: the UTC time stamp, then its own (base) name."""
+    base = os.path.basename(original)
+    check = base.replace(os.sep, "_")
+    if not check or check in (".", ".."):
+        raise CertfleetError(f"incoming: {original!r} is not a file name")
+    return f"{stamp.replace(':', '')}-{check}"
 
 
 def archive_dir(store_path: str, name: str, label: str) -> str:

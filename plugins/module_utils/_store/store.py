@@ -12,18 +12,21 @@ state last, then the history events. ``install_issued`` does both steps for one 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
 import json
 import os
+import stat
+import time
 from dataclasses import dataclass, field
 
 from ansible_collections.certfleet.tls.plugins.module_utils._chain import chain as _chain
 from ansible_collections.certfleet.tls.plugins.module_utils._common import files as _files
 from ansible_collections.certfleet.tls.plugins.module_utils._common.files import read_file
-from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, utc_now, utc_timestamp
-from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, name_to_string
+from ansible_collections.certfleet.tls.plugins.module_utils._common.times import iso, parse_timestamp, utc_now, utc_timestamp
+from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError, name_to_string, public_key_fingerprint
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 
 # Keys a definition may carry; later stages (issuance, deploy, monitor) read the ones after "digest".
@@ -452,3 +455,226 @@ def load_current(store_path: str, name: str, passphrase: str | None, *,
     check_chain(leaf, intermediates, definition=name, now=now)
     return CurrentGeneration(name=name, directory=directory, private_key=private_key, key_pem=key_pem, leaf=leaf,
                              intermediates=intermediates)
+
+
+# --------------------------------------------------------------------------------------------
+# drop-in files and pending definitions
+
+# Bounds on what a drop-in folder may hold: a certificate file from a CA is a few kilobytes, so a
+# folder or a file far beyond these is a mistake or hostile input, refused before anything is read.
+MAX_DROP_IN_BYTES = 1024 * 1024
+MAX_DROP_IN_FILES = 5000
+
+
+@dataclass(frozen=True)
+class DropInFile:
+    """One file found in a drop-in folder: its path, its folder's definition (None: the store-wide folder),
+    its name as the person sees it, its bytes and their SHA-256."""
+
+    path: str
+    definition: str | None
+    label: str
+    data: bytes
+    sha256: str
+
+
+def _printable(name: str) -> str:
+    # A file name may hold anything but '/' and NUL: keep control characters out of messages and logs.
+    return "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in name)
+
+
+def drop_in_label(store_path: str, path: str) -> str:
+    """How a drop-in file is named in messages: its path below the store, control characters escaped."""
+    return _printable(os.path.relpath(path, store_path))
+
+
+def read_drop_ins(store_path: str, names, *, max_bytes: int = MAX_DROP_IN_BYTES,
+                  max_files: int = MAX_DROP_IN_FILES) -> tuple[list[DropInFile], list[str]]:
+    """Every regular file of the store's drop-in folder and of these definitions' folders, in name order,
+    with warnings for what was passed over (sub-folders, hidden files).
+
+    Nothing is followed: a symbolic link in a drop-in folder, a file over ``max_bytes`` (or a special file), or
+    more than ``max_files`` files is an error naming it. A missing folder holds nothing.
+    """
+    found, warnings = [], []
+    folders = [(None, layout.incoming_dir(store_path))] + [(name, layout.incoming_dir(store_path, name)) for name in names]
+    for definition, folder in folders:
+        if not os.path.lexists(folder):
+            continue
+        try:
+            descriptor = _open_store_directory(store_path, folder, option="incoming")
+        except CertfleetError:
+            if not os.path.lexists(os.path.dirname(folder)):
+                continue
+            raise
+        try:
+            entries = []
+            with os.scandir(descriptor) as listing:
+                for entry in listing:
+                    entries.append(entry.name)
+                    if len(found) + len(entries) > max_files:
+                        raise CertfleetError(
+                            f"{drop_in_label(store_path, folder)}: more than {max_files} files in the drop-in folders; "
+                            f"collect them in smaller batches (max_files)")
+            for entry_name in sorted(entries):
+                path = os.path.join(folder, entry_name)
+                label = drop_in_label(store_path, path)
+                if entry_name.startswith("."):
+                    warnings.append(f"{label}: hidden file passed over")
+                    continue
+                info = os.lstat(entry_name, dir_fd=descriptor)
+                if stat.S_ISDIR(info.st_mode):
+                    if entry_name != layout.PROCESSED:
+                        warnings.append(f"{label}: a folder in the drop-in folder is passed over (put files directly into it)")
+                    continue
+                if stat.S_ISLNK(info.st_mode):
+                    raise CertfleetError(f"{label}: is a symbolic link; drop the file itself (links are never followed)")
+                if not stat.S_ISREG(info.st_mode):
+                    raise CertfleetError(f"{label}: is not a regular file")
+                if info.st_size > max_bytes:
+                    raise CertfleetError(f"{label}: {info.st_size} bytes is more than a certificate file holds "
+                                         f"(limit {max_bytes} bytes); not read")
+                data = _read_at(descriptor, entry_name, label=label, max_bytes=max_bytes)
+                found.append(DropInFile(path=path, definition=definition, label=label, data=data,
+                                        sha256=hashlib.sha256(data).hexdigest()))
+        finally:
+            os.close(descriptor)
+    return found, warnings
+
+
+# How long a collecting run waits for another one to finish with the drop-in folders.
+DROP_IN_LOCK_WAIT = 60.0
+
+
+@contextlib.contextmanager
+def drop_in_lock(store_path: str, *, wait: float = DROP_IN_LOCK_WAIT):
+    """Hold the collect lock around reading, installing and moving drop-in files, so two runs never collect the
+    same file; waits at most ``wait`` seconds for another run. The lock is an flock on the store's root directory
+    itself: no lock file is written, so a run that fails leaves the store exactly as it was."""
+    import fcntl  # POSIX only, like the CA lock; imported here so the pure functions above import anywhere
+
+    try:
+        descriptor = os.open(store_path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise CertfleetError(f"store_path: cannot open '{store_path}' to lock it ({exc.strerror})") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CertfleetError(f"incoming: another run is collecting into the store {store_path} (it has held "
+                                         f"its lock for more than {wait:.0f} s); run again when it has finished") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _read_at(directory_fd: int, name: str, *, label: str, max_bytes: int) -> bytes:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(name, flags, dir_fd=directory_fd)
+    except OSError as exc:
+        raise CertfleetError(f"{label}: cannot read ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise CertfleetError(f"{label}: is not a regular file")
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise CertfleetError(f"{label}: more than {max_bytes} bytes (it grew while being read); not read")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def move_processed(store_path: str, drop_in: DropInFile, *, now: datetime.datetime | None = None) -> str:
+    """Move a collected drop-in file into ``processed/`` of its folder (never through a link); returns its new path.
+
+    The file is moved only while it still holds the bytes that were collected: a file replaced meanwhile stays."""
+    source_dir = os.path.dirname(drop_in.path)
+    target_dir = layout.processed_dir(store_path, drop_in.definition)
+    ensure_directory(target_dir, 0o750, store_path=store_path)
+    target_name = layout.processed_name(drop_in.path, stamp=iso(now or utc_now()))
+    source_fd = _open_store_directory(store_path, source_dir, option="incoming")
+    try:
+        target_fd = _open_store_directory(store_path, target_dir, option="incoming")
+        try:
+            name = os.path.basename(drop_in.path)
+            current = _read_at(source_fd, name, label=drop_in.label, max_bytes=MAX_DROP_IN_BYTES + 1)
+            if current != drop_in.data:
+                raise CertfleetError(f"{drop_in.label}: changed while it was being collected; left where it is")
+            candidate, number = target_name, 1
+            while os.path.lexists(os.path.join(target_dir, candidate)):
+                number += 1
+                candidate = f"{target_name}.{number}"
+            try:
+                os.rename(name, candidate, src_dir_fd=source_fd, dst_dir_fd=target_fd)
+            except OSError as exc:
+                raise CertfleetError(f"{drop_in.label}: cannot move it to {layout.PROCESSED}/ ({exc.strerror})") from None
+            return os.path.join(target_dir, candidate)
+        finally:
+            os.close(target_fd)
+    finally:
+        os.close(source_fd)
+
+
+def pending_since(history: list[dict]) -> str | None:
+    """When the definition's current CSR started waiting for its certificate: the last CSR generated after
+    the last certificate installed (None: nothing waits)."""
+    since = None
+    for event in history:
+        kind = event.get("event")
+        if kind == "csr_generated":
+            since = event.get("time")
+        elif kind in ("issued", "collected", "restored", "imported"):
+            since = None
+    return since
+
+
+def pending_status(store_path: str, name: str, *, now: datetime.datetime | None = None) -> dict | None:
+    """A definition waiting for its certificate: since when, how many days, and whether the store still holds a
+    certificate for its key (``deployable``); None when it does not wait."""
+    directory = layout.certificate_dir(store_path, name)
+    state = load_state(directory)
+    if state.get("status") != PENDING_STATUS:
+        return None
+    try:
+        since = pending_since(read_history(directory))
+    except (ValueError, CertfleetError):
+        since = None
+    since = since or state.get("updated")
+    days = None
+    if since:
+        try:
+            days = max(0, ((now or utc_now()) - parse_timestamp(since, what="history")).days)
+        except CertfleetError:
+            days = None
+    key_fingerprint = (state.get("key") or {}).get("fingerprint")
+    stored = read_definition(store_path, name, kinds=("cert",))
+    deployable = bool(stored.current is not None and key_fingerprint
+                      and public_key_fingerprint(stored.current.public_key()) == key_fingerprint)
+    return {"name": name, "since": since, "days": days, "deployable": deployable,
+            "provider": (state.get("issuer") or {}).get("provider")}
+
+
+def refuse_pending(store_path: str, name: str, *, what: str, now: datetime.datetime | None = None) -> None:
+    """Raise a CertfleetError when a definition waits for its CA and the store holds no certificate for its key:
+    a deployment refuses it (deploys nothing of it) instead of failing later on a missing or mismatched file."""
+    status = pending_status(store_path, name, now=now)
+    if status is None or status["deployable"]:
+        return
+    since = f" since {status['since']} ({status['days']} day(s))" if status.get("since") and status.get("days") is not None else ""
+    raise CertfleetError(
+        f"{what}: certificate {name} is pending issuance{since}: the store has no certificate for its key yet, so "
+        f"nothing of it is deployed. Submit its CSR to the CA ({layout.certificate_path(store_path, name, 'csr')}), save the "
+        f"certificate the CA returns into {layout.incoming_dir(store_path)}, run certfleet.tls.collect (or the request "
+        f"playbook), then deploy again")
