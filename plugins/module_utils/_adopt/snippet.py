@@ -17,28 +17,17 @@ import json
 import re
 
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._common.yaml_text import yaml_scalar
 
 FORMATS = ("group_vars", "inventory")
 # Keys whose values certfleet writes itself (checked names and fixed words): no tag needed.
 _OWN_KEYS = frozenset(("name", "certificate", "mode", "provider", "profile", "type", "curve"))
-_YAML_UNSAFE_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 
 
 def scalar(value, *, own: bool = False) -> str:
     """One YAML scalar: null, booleans, integers plain; text JSON-quoted, ``!unsafe`` unless certfleet chose it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    text = str(value)
-    quoted = _YAML_UNSAFE_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(text, ensure_ascii=False))
-    # Every template marker ({{ {% {#) starts with "{": a string without one is never rendered. Only such
-    # strings are tagged, because Ansible's !unsafe constructor resolves the scalar again and would read
-    # `!unsafe "yes"` as true and `!unsafe "null"` as null.
-    return f"!unsafe {quoted}" if not own and "{" in text else quoted
+    return yaml_scalar(value, trusted=own)
 
 
 def _key(key) -> str:

@@ -23,6 +23,7 @@ from ansible_collections.certfleet.tls.plugins.module_utils._common.network impo
     parse_host_port,
 )
 from ansible_collections.certfleet.tls.plugins.module_utils._common.x509 import CertfleetError
+from ansible_collections.certfleet.tls.plugins.module_utils._common.yaml_text import yaml_scalar
 from ansible_collections.certfleet.tls.plugins.module_utils._store import layout
 from ansible_collections.certfleet.tls.plugins.module_utils._store import store as _store
 
@@ -561,29 +562,6 @@ def discovered_definitions(results, *, covered=None, taken_names=None, resolve=_
     return [entry["definition"] for entry in entries]
 
 
-# What Jinja (so Ansible) takes for the start of a template: a string holding one, pasted into
-# group_vars, would be rendered, and a certificate subject is chosen by whoever runs the endpoint.
-_TEMPLATE_MARKERS = ("{{", "{%", "{#")
-# Characters a YAML double-quoted scalar cannot hold as they are (outside YAML's printable set, or
-# read as line breaks and folded: NEL, LS, PS; the BOM): written as \u escapes, so the value loads back unchanged.
-_YAML_UNSAFE_CHARACTERS = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
-
-
-def _yaml_scalar(value) -> str:
-    """One YAML scalar; text as a double-quoted string, tagged ``!unsafe`` when it holds a template marker."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    text = str(value)
-    quoted = _YAML_UNSAFE_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(text, ensure_ascii=False))
-    # !unsafe: Ansible's YAML loader (inventory, group_vars, vars files) and load_discovered keep the
-    # string as data, never a template; other YAML loaders need the tag registered, so only such strings carry it.
-    return f"!unsafe {quoted}" if any(marker in text for marker in _TEMPLATE_MARKERS) else quoted
-
-
 def discovered_yaml(definitions: list[dict], *, header: str = "") -> str:
     """The discovered-certificates file: a YAML list ready to paste into certfleet_certificates.
 
@@ -603,11 +581,11 @@ def discovered_yaml(definitions: list[dict], *, header: str = "") -> str:
         for key in order:
             if key not in definition:
                 continue
-            lines.append(f"{'- ' if first else '  '}{key}: {_yaml_scalar(definition[key])}")
+            lines.append(f"{'- ' if first else '  '}{key}: {yaml_scalar(definition[key])}")
             first = False
         lines.append("  endpoints:")
         for endpoint in definition.get("endpoints") or []:
-            parts = [f"{key}: {_yaml_scalar(endpoint[key])}" for key in ("host", "port", "server_name") if key in endpoint]
+            parts = [f"{key}: {yaml_scalar(endpoint[key])}" for key in ("host", "port", "server_name") if key in endpoint]
             lines.append(f"    - {{{', '.join(parts)}}}")
     return "\n".join(lines) + "\n"
 
