@@ -186,10 +186,12 @@ def test_site_deploys_both_sites_everywhere_then_changes_nothing(fleet):
 class LoadGenerator:
     """Threads that open a new TLS connection per request to every site and count what fails."""
 
-    def __init__(self, fleet: Fleet, threads: int = 6):
+    def __init__(self, fleet: Fleet, threads: int = 6, *, targets: list | None = None, cafile: Path | None = None):
+        """targets: (address, server name, port) tuples, default every site of every host; cafile: what the
+        clients trust, default the store's private CA."""
         self.fleet = fleet
-        self.targets = [(fleet.ips[host], name, port) for host in HOSTS for _d, name, port in SITES.values()]
-        self.context = ssl.create_default_context(cafile=str(fleet.store / "ca" / "example-intranet" / "root.pem"))
+        self.targets = targets or [(fleet.ips[host], name, port) for host in HOSTS for _d, name, port in SITES.values()]
+        self.context = ssl.create_default_context(cafile=str(cafile or fleet.store / "ca" / "example-intranet" / "root.pem"))
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.sent = 0

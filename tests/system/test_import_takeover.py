@@ -9,16 +9,12 @@ bytes (leaf and chain, read with openssl s_client) as before. Own fleet cache (.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -111,8 +107,6 @@ def _configure_by_hand(fleet: ImportFleet, host: str, pki: dict) -> None:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap)")
     root = tmp_path_factory.mktemp("import-takeover")
     pki = _pki(root)
     inventory = root / "inventory"
@@ -128,67 +122,10 @@ def fleet(tmp_path_factory):
                SSL_CERT_FILE=str(pki["bundle"]))
     the_fleet = ImportFleet(root, env)
     the_fleet.pki = pki
-    CACHE.mkdir(parents=True, exist_ok=True)
-    session_lock = open(CACHE / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    fcntl.flock(session_lock, fcntl.LOCK_EX)
-    try:
-        the_fleet.fleet("image")
-        the_fleet.fleet("down")
-        the_fleet.up()
+    with base.running_fleet(the_fleet):
         for host in HOSTS:
             _configure_by_hand(the_fleet, host, pki)
         yield the_fleet
-    finally:
-        the_fleet.fleet("down", check=False)
-        session_lock.close()
-
-
-class Load:
-    """Threads that open a new TLS connection per request to every site of every host and count failures."""
-
-    def __init__(self, fleet: ImportFleet, threads: int = 6):
-        self.targets = [(fleet.ips[host], name, port) for host in HOSTS for name, port, _d in SITES.values()]
-        self.context = ssl.create_default_context(cafile=str(fleet.pki["bundle"]))
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.sent = 0
-        self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self._work, args=(number,), daemon=True) for number in range(threads)]
-
-    def _one(self, address: str, name: str, port: int) -> None:
-        with socket.create_connection((address, port), timeout=10) as raw:
-            with self.context.wrap_socket(raw, server_hostname=name) as tls:
-                tls.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
-                answer = b""
-                while chunk := tls.recv(65536):
-                    answer += chunk
-        if not answer.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"answer {answer[:40]!r}")
-
-    def _work(self, number: int) -> None:
-        index = number
-        while not self.stop.is_set():
-            address, name, port = self.targets[index % len(self.targets)]
-            index += 1
-            try:
-                self._one(address, name, port)
-                error = None
-            except (OSError, RuntimeError) as exc:
-                error = f"{address} {name}:{port}: {exc}"
-            with self.lock:
-                self.sent += 1
-                if error:
-                    self.failures.append(error)
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 def test_hand_configured_hosts_are_imported_and_taken_over_under_load(fleet, record_property):
@@ -234,7 +171,8 @@ def test_hand_configured_hosts_are_imported_and_taken_over_under_load(fleet, rec
     assert snippet.read_text() == text
 
     started = time.monotonic()
-    with Load(fleet) as load:
+    targets = [(fleet.ips[host], name, port) for host in HOSTS for name, port, _d in SITES.values()]
+    with base.LoadGenerator(fleet, targets=targets, cafile=fleet.pki["bundle"]) as load:
         time.sleep(2)
         deploy = fleet.playbook("deploy", "-e", '{"certfleet_deploy_serial": 1}')
         time.sleep(2)
