@@ -6,7 +6,6 @@ hosts with another run. Every "served" claim is proved by a TLS handshake from h
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import stat
@@ -32,25 +31,13 @@ class BackupFleet(base.Fleet):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
-                    "./scripts/setup.sh installs it")
     root = tmp_path_factory.mktemp("apache-fleet-backup")
     run, _env, _binary = base.prepare_run_root(root)
     (root / "inventory" / "group_vars" / "all" / "backup.yml").write_text(
         f"certfleet_backup_passphrase: {BACKUP_PASSPHRASE}\ncertfleet_backup_dir: {root / 'backups'}\ncertfleet_backup_keep: 3\n")
     the_fleet = BackupFleet(root, run)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    session_lock = open(CACHE / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    fcntl.flock(session_lock, fcntl.LOCK_EX)
-    try:
-        the_fleet.fleet("image")
-        the_fleet.fleet("down")
-        the_fleet.up()
+    with base.running_fleet(the_fleet):
         yield the_fleet
-    finally:
-        the_fleet.fleet("down", check=False)
-        session_lock.close()
 
 
 def tree(root) -> dict:

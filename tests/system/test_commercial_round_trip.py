@@ -8,12 +8,10 @@ Own fleet cache (.cache/fleet-commercial), so it never shares hosts with another
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -62,9 +60,6 @@ def commercial():
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, commercial):
-    if shutil.which("podman") is None:
-        pytest.fail("podman is required for the fleet tests (apt-get install -y podman runc debootstrap); "
-                    "./scripts/setup.sh installs it")
     root = tmp_path_factory.mktemp("commercial-round-trip")
     run, _env, _binary = base.prepare_run_root(root)
     the_fleet = CommercialFleet(root, run)
@@ -88,17 +83,8 @@ def fleet(tmp_path_factory, commercial):
         "apache_ssl_sites": [{"name": site, "certificate": definition} for site, (definition, _name) in SITES.items()],
         "apache_ssl_verify_host": "{{ fleet_ip | default(ansible_host) | default(inventory_hostname) }}",
     }))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    session_lock = open(CACHE / ".pytest-session.lock", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    fcntl.flock(session_lock, fcntl.LOCK_EX)
-    try:
-        the_fleet.fleet("image")
-        the_fleet.fleet("down")
-        the_fleet.up()
+    with base.running_fleet(the_fleet):
         yield the_fleet
-    finally:
-        the_fleet.fleet("down", check=False)
-        session_lock.close()
 
 
 def test_round_trip_request_collect_deploy_verify(fleet, commercial):
